@@ -1,0 +1,95 @@
+"""Array back ends: numpy on the CPU, cupy on a CUDA GPU.
+
+This is the only module that imports cupy, and it does so lazily: a machine without cupy
+(or without a GPU) never touches it. Every op asks `xp_of(array)` for the array module of
+its inputs instead of calling `np.` on tensor data, so the same code runs on both.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_cupy = None
+_cupy_checked = False
+
+
+def cupy_module():
+    """The cupy module if it imports and sees a GPU, else None (checked once)."""
+    global _cupy, _cupy_checked
+    if not _cupy_checked:
+        _cupy_checked = True
+        try:
+            import cupy  # noqa: PLC0415  (lazy on purpose)
+
+            cupy.cuda.runtime.getDeviceCount()
+            _cupy = cupy
+        except Exception:  # no cupy, no driver, no device: all mean "CPU only"
+            _cupy = None
+    return _cupy
+
+
+def cuda_is_available() -> bool:
+    return cupy_module() is not None
+
+
+def xp_of(array):
+    """The array module (numpy or cupy) that owns `array`."""
+    if isinstance(array, np.ndarray) or np.isscalar(array):
+        return np
+    cp = cupy_module()
+    if cp is not None and isinstance(array, cp.ndarray):
+        return cp
+    return np
+
+
+def device_of(array) -> str:
+    return "cpu" if xp_of(array) is np else "cuda"
+
+
+def normalize_device(device) -> str:
+    if device is None:
+        return "cpu"
+    device = str(device)
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda" or device.startswith("cuda:"):
+        return "cuda"
+    raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda'")
+
+
+def xp_for(device) -> object:
+    """The array module for a device name; a clear error when 'cuda' is not usable."""
+    if normalize_device(device) == "cpu":
+        return np
+    cp = cupy_module()
+    if cp is None:
+        raise RuntimeError(
+            "device 'cuda' asked for, but cupy is not installed or sees no GPU: "
+            "install the GPU extra (pip install 'minigrad[gpu]') on a machine with CUDA, or use device='cpu'"
+        )
+    return cp
+
+
+def to_device(array, device):
+    """Copy an array to a device (a no-op when it is already there)."""
+    device = normalize_device(device)
+    if device_of(array) == device:
+        return array
+    if device == "cpu":
+        return array.get()
+    return xp_for("cuda").asarray(array)
+
+
+def to_numpy(array) -> np.ndarray:
+    return array if isinstance(array, np.ndarray) else to_device(array, "cpu")
+
+
+def scatter_add(target, indices, values):
+    """target[indices] += values, with repeated indices accumulating (not overwriting)."""
+    xp = xp_of(target)
+    if xp is np:
+        np.add.at(target, indices, values)
+    else:  # pragma: no cover - needs a GPU
+        import cupyx  # noqa: PLC0415
+
+        cupyx.scatter_add(target, indices, values)
+    return target

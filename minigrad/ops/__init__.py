@@ -1,0 +1,9 @@
+"""The differentiable primitives, one Function class each, grouped by kind.
+
+elementwise  add sub mul div pow neg exp log sqrt abs sin cos tanh sigmoid relu erf gelu clamp
+             maximum minimum where cast
+reduce       sum mean max min logsumexp
+shape        reshape permute expand cat pad tril triu getitem setitem gather index_select
+linalg       matmul
+fused        softmax log_softmax linear cross_entropy layer_norm embedding
+"""

@@ -1,0 +1,52 @@
+"""Small helpers shared by the ops: shapes, broadcasting, wrapping raw arrays."""
+from __future__ import annotations
+
+
+def shape_of(a):
+    """The shape of an array argument, or None for a Python number (which takes no gradient)."""
+    return getattr(a, "shape", None)
+
+
+def unbroadcast(g, shape):
+    """Sum a gradient back to the shape of the input it belongs to.
+
+    Broadcasting copies an input along new leading dims and along dims of size 1; the
+    derivative of a copy is a sum, so the gradient is summed over exactly those dims.
+    """
+    if shape is None:
+        return None
+    gshape = g.shape
+    if gshape == shape:
+        return g
+    lead = len(gshape) - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1
+    )
+    if dims:
+        g = g.sum(dim=dims, keepdim=True)
+    return g.reshape(shape)
+
+
+def normalize_dim(dim: int, ndim: int, op: str) -> int:
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(
+            f"{op}: dim {dim} is out of range for a tensor with {ndim} dims "
+            f"(expected a value in [{-max(ndim, 1)}, {max(ndim, 1) - 1}])"
+        )
+    return dim % max(ndim, 1)
+
+
+def normalize_dims(dim, ndim: int, op: str):
+    """dim=None -> all dims; an int or a sequence -> a sorted tuple of non-negative dims."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, int):
+        dim = (dim,)
+    return tuple(sorted(normalize_dim(d, ndim, op) for d in dim))
+
+
+def const(array):
+    """Wrap a raw array as a Tensor that takes no gradient (a mask, a sign, an index)."""
+    from ..tensor import Tensor
+
+    return Tensor._make(array, False, None)

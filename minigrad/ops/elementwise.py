@@ -1,0 +1,374 @@
+"""Elementwise ops. Each forward works on arrays; each backward on Tensors (differentiable again).
+
+Binary ops broadcast like numpy; their backward sums the gradient back to each input's
+shape (`unbroadcast`). A Python number as an operand takes no gradient and keeps the
+tensor's dtype (float32 * 0.5 stays float32).
+"""
+from __future__ import annotations
+
+import math
+
+from ..autograd import Function
+from ..backend import xp_of
+from ._util import const, shape_of, unbroadcast
+
+
+class Add(Function):
+    """z = x + y    dz/dx = 1, dz/dy = 1"""
+
+    def forward(ctx, x, y):
+        ctx.shapes = (shape_of(x), shape_of(y))
+        return x + y
+
+    def backward(ctx, gz):
+        sx, sy = ctx.shapes
+        return unbroadcast(gz, sx), unbroadcast(gz, sy)
+
+
+class Sub(Function):
+    """z = x - y    dz/dx = 1, dz/dy = -1"""
+
+    def forward(ctx, x, y):
+        ctx.shapes = (shape_of(x), shape_of(y))
+        return x - y
+
+    def backward(ctx, gz):
+        sx, sy = ctx.shapes
+        return unbroadcast(gz, sx), (None if sy is None else unbroadcast(-gz, sy))
+
+
+class Mul(Function):
+    """z = x * y    dz/dx = y, dz/dy = x"""
+
+    def forward(ctx, x, y):
+        ctx.shapes = (shape_of(x), shape_of(y))
+        ctx.save_inputs()
+        return x * y
+
+    def backward(ctx, gz):
+        x, y = ctx.inputs
+        sx, sy = ctx.shapes
+        nx, ny = ctx.next_functions
+        gx = unbroadcast(gz * y, sx) if nx is not None else None
+        gy = unbroadcast(gz * x, sy) if ny is not None else None
+        return gx, gy
+
+
+class Div(Function):
+    """z = x / y    dz/dx = 1/y, dz/dy = -x/y**2 = -z/y"""
+
+    def forward(ctx, x, y):
+        ctx.shapes = (shape_of(x), shape_of(y))
+        ctx.save_inputs()
+        ctx.save_output()
+        return x / y
+
+    def backward(ctx, gz):
+        x, y = ctx.inputs
+        sx, sy = ctx.shapes
+        nx, ny = ctx.next_functions
+        gx = unbroadcast(gz / y, sx) if nx is not None else None
+        gy = unbroadcast(-gz * ctx.output / y, sy) if ny is not None else None
+        return gx, gy
+
+
+class Neg(Function):
+    """y = -x    dy/dx = -1"""
+
+    def forward(ctx, x):
+        return -x
+
+    def backward(ctx, gy):
+        return -gy
+
+
+class Pow(Function):
+    """z = x ** y    dz/dx = y * x**(y-1),  dz/dy = z * log(x)
+
+    Either side may be a plain number. The derivative in y needs log(x): for x <= 0 it is
+    NaN where z is defined, as in PyTorch.
+    """
+
+    def forward(ctx, x, y):
+        ctx.shapes = (shape_of(x), shape_of(y))
+        ctx.save_inputs()
+        ctx.save_output()
+        return x ** y
+
+    def backward(ctx, gz):
+        x, y = ctx.inputs
+        sx, sy = ctx.shapes
+        nx, ny = ctx.next_functions
+        gx = gy = None
+        if nx is not None:
+            if sy is None:  # x ** c: the common case
+                gx = gz * (y * x ** (y - 1)) if y != 0 else gz * 0.0
+            else:
+                gx = gz * y * x ** (y - 1)
+            gx = unbroadcast(gx, sx)
+        if ny is not None:
+            logx = x.log() if sx is not None else math.log(x)
+            gy = unbroadcast(gz * ctx.output * logx, sy)
+        return gx, gy
+
+
+class Exp(Function):
+    """y = exp(x)    dy/dx = y"""
+
+    def forward(ctx, x):
+        ctx.save_output()
+        return xp_of(x).exp(x)
+
+    def backward(ctx, gy):
+        return gy * ctx.output
+
+
+class Log(Function):
+    """y = log(x)    dy/dx = 1/x   (x <= 0 gives -inf/NaN, as in numpy and PyTorch)"""
+
+    def forward(ctx, x):
+        ctx.save_inputs()
+        return xp_of(x).log(x)
+
+    def backward(ctx, gy):
+        (x,) = ctx.inputs
+        return gy / x
+
+
+class Sqrt(Function):
+    """y = sqrt(x)    dy/dx = 1 / (2 y)"""
+
+    def forward(ctx, x):
+        ctx.save_output()
+        return xp_of(x).sqrt(x)
+
+    def backward(ctx, gy):
+        return gy / (2 * ctx.output)
+
+
+class Abs(Function):
+    """y = |x|    dy/dx = sign(x)   (0 at x = 0, as in PyTorch)"""
+
+    def forward(ctx, x):
+        ctx.sign = xp_of(x).sign(x)
+        return abs(x)
+
+    def backward(ctx, gy):
+        return gy * const(ctx.sign)
+
+
+class Sin(Function):
+    """y = sin(x)    dy/dx = cos(x)"""
+
+    def forward(ctx, x):
+        ctx.save_inputs()
+        return xp_of(x).sin(x)
+
+    def backward(ctx, gy):
+        (x,) = ctx.inputs
+        return gy * x.cos()
+
+
+class Cos(Function):
+    """y = cos(x)    dy/dx = -sin(x)"""
+
+    def forward(ctx, x):
+        ctx.save_inputs()
+        return xp_of(x).cos(x)
+
+    def backward(ctx, gy):
+        (x,) = ctx.inputs
+        return -gy * x.sin()
+
+
+class Tanh(Function):
+    """y = tanh(x)    dy/dx = 1 - y**2"""
+
+    def forward(ctx, x):
+        ctx.save_output()
+        return xp_of(x).tanh(x)
+
+    def backward(ctx, gy):
+        y = ctx.output
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x))    dy/dx = y (1 - y)"""
+
+    def forward(ctx, x):
+        xp = xp_of(x)
+        # the tanh form never overflows: sigmoid(x) = (1 + tanh(x/2)) / 2
+        y = xp.tanh(x * 0.5)
+        y += 1
+        y *= 0.5
+        ctx.save_output()
+        return y
+
+    def backward(ctx, gy):
+        y = ctx.output
+        return gy * (y * (1 - y))
+
+
+class Relu(Function):
+    """y = max(x, 0)    dy/dx = 1 where x > 0, else 0"""
+
+    def forward(ctx, x):
+        mask = x > 0
+        ctx.mask = mask
+        return x * mask
+
+    def backward(ctx, gy):
+        return gy * const(ctx.mask)
+
+
+def _erf(x):
+    """erf on an array: scipy's where available (exact and fast), else math.erf per element."""
+    xp = xp_of(x)
+    if xp.__name__ == "cupy":  # pragma: no cover - needs a GPU
+        from cupyx.scipy.special import erf  # noqa: PLC0415
+
+        return erf(x)
+    try:
+        from scipy.special import erf  # noqa: PLC0415
+    except ImportError:  # exact, but slow: scipy is an optional speed-up
+        import numpy as np  # noqa: PLC0415
+
+        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    return erf(x).astype(x.dtype, copy=False)
+
+
+class Erf(Function):
+    """y = erf(x)    dy/dx = 2/sqrt(pi) * exp(-x**2)"""
+
+    def forward(ctx, x):
+        ctx.save_inputs()
+        return _erf(x)
+
+    def backward(ctx, gy):
+        (x,) = ctx.inputs
+        return gy * (2.0 / math.sqrt(math.pi)) * (-(x * x)).exp()
+
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class Gelu(Function):
+    """GELU, exact:  y = x Phi(x)          dy/dx = Phi(x) + x phi(x)
+    tanh approx.:     y = x/2 (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
+                      dy/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3*0.044715 x^2),  t = tanh(u)
+    (GPT-2 uses the tanh form; nn.GELU() defaults to the exact one, as in PyTorch.)
+    """
+
+    def forward(ctx, x, approximate="none"):
+        xp = xp_of(x)
+        ctx.approximate = approximate
+        ctx.save_inputs()
+        if approximate == "tanh":
+            t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+            return 0.5 * x * (1 + t)
+        if approximate != "none":
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        return 0.5 * x * (1 + _erf(x * _INV_SQRT_2))
+
+    def backward(ctx, gy):
+        (x,) = ctx.inputs
+        if ctx.approximate == "tanh":
+            t = (_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh()
+            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return gy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+        cdf = 0.5 * (1 + (x * _INV_SQRT_2).erf())
+        pdf = _INV_SQRT_2PI * (-0.5 * x * x).exp()
+        return gy * (cdf + x * pdf)
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi)    dy/dx = 1 where lo <= x <= hi, else 0 (as in PyTorch)"""
+
+    def forward(ctx, x, lo=None, hi=None):
+        xp = xp_of(x)
+        mask = xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            mask &= x >= lo
+        if hi is not None:
+            mask &= x <= hi
+        ctx.mask = mask
+        return xp.clip(x, lo, hi)
+
+    def backward(ctx, gy):
+        return gy * const(ctx.mask)
+
+
+class Maximum(Function):
+    """z = max(x, y)    dz/dx = 1 where x > y, 1/2 where x == y, else 0 (ties split, as PyTorch)"""
+
+    def forward(ctx, x, y):
+        ctx.shapes = (shape_of(x), shape_of(y))
+        xp = xp_of(x)
+        wx = (x > y) + 0.5 * (x == y)
+        ctx.wx = wx.astype(x.dtype if shape_of(x) is not None else y.dtype, copy=False)
+        return xp.maximum(x, y)
+
+    def backward(ctx, gz):
+        sx, sy = ctx.shapes
+        wx = const(ctx.wx)
+        return unbroadcast(gz * wx, sx), unbroadcast(gz * (1 - wx), sy)
+
+
+class Minimum(Function):
+    """z = min(x, y)    dz/dx = 1 where x < y, 1/2 where x == y, else 0"""
+
+    def forward(ctx, x, y):
+        ctx.shapes = (shape_of(x), shape_of(y))
+        xp = xp_of(x)
+        wx = (x < y) + 0.5 * (x == y)
+        ctx.wx = wx.astype(x.dtype if shape_of(x) is not None else y.dtype, copy=False)
+        return xp.minimum(x, y)
+
+    def backward(ctx, gz):
+        sx, sy = ctx.shapes
+        wx = const(ctx.wx)
+        return unbroadcast(gz * wx, sx), unbroadcast(gz * (1 - wx), sy)
+
+
+class Where(Function):
+    """z = cond ? x : y    dz/dx = cond, dz/dy = not cond   (cond takes no gradient)"""
+
+    def forward(ctx, cond, x, y):
+        ctx.cond = cond
+        ctx.shapes = (shape_of(x), shape_of(y))
+        return xp_of(cond).where(cond, x, y)
+
+    def backward(ctx, gz):
+        sx, sy = ctx.shapes
+        c = const(ctx.cond)
+        _, nx, ny = ctx.next_functions
+        gx = unbroadcast(Where.apply(c, gz, 0.0), sx) if nx is not None else None
+        gy = unbroadcast(Where.apply(c, 0.0, gz), sy) if ny is not None else None
+        return None, gx, gy
+
+
+class Cast(Function):
+    """y = x as another float dtype    dy/dx = 1 (the gradient is cast back)"""
+
+    def forward(ctx, x, dtype):
+        ctx.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(ctx, gy):
+        return Cast.apply(gy, ctx.in_dtype) if gy.dtype != ctx.in_dtype else gy
+
+
+class ToDevice(Function):
+    """y = x on another device    dy/dx = 1 (the gradient travels back)"""
+
+    def forward(ctx, x, device):
+        from ..backend import device_of, to_device
+
+        ctx.src = device_of(x)
+        return to_device(x, device)
+
+    def backward(ctx, gy):
+        return ToDevice.apply(gy, ctx.src)

@@ -1,0 +1,323 @@
+"""Fused ops: one graph node each, for speed and numerical stability.
+
+softmax and log_softmax have short backward formulas written with Tensor ops. The heavier
+kernels (linear, cross_entropy, layer_norm, embedding) compute their first-order backward on
+raw arrays, which is fast; when a second derivative is asked for (create_graph=True), they
+differentiate their `composite`: the same function written with primitive ops. The composite
+is also the readable definition of what the kernel computes, and a test checks they agree.
+"""
+from __future__ import annotations
+
+from ..autograd import Function, enable_grad, grad, is_grad_enabled
+from ..backend import scatter_add, xp_of
+from ._util import const, normalize_dim
+
+
+class Fused(Function):
+    """A kernel with a raw-array backward (`fast_backward`) and a composite for higher orders."""
+
+    def backward(ctx, gy):
+        if not is_grad_enabled():
+            return tuple(None if g is None else const(g) for g in ctx.fast_backward(gy.data))
+        inputs = ctx.inputs
+        wanted = [i for i, e in enumerate(ctx.next_functions) if e is not None]
+        with enable_grad():
+            out = ctx.composite(*inputs, **ctx.kwargs)
+        grads = grad(out, [inputs[i] for i in wanted], gy, create_graph=True, allow_unused=True)
+        result = [None] * len(inputs)
+        for i, g in zip(wanted, grads):
+            result[i] = g
+        return tuple(result)
+
+
+class Softmax(Function):
+    """y = exp(x) / sum exp(x)    dL/dx = y * (dL/dy - sum(dL/dy * y))   (along dim)"""
+
+    def forward(ctx, x, dim=-1):
+        xp = xp_of(x)
+        ctx.dim = dim = normalize_dim(dim, x.ndim, "softmax")
+        e = xp.exp(x - x.max(axis=dim, keepdims=True))
+        e /= e.sum(axis=dim, keepdims=True)
+        ctx.save_output()
+        return e
+
+    def backward(ctx, gy):
+        y = ctx.output
+        return gy * y - y * (gy * y).sum(dim=ctx.dim, keepdim=True)
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x)    dL/dx = dL/dy - exp(y) * sum(dL/dy)   (along dim)"""
+
+    def forward(ctx, x, dim=-1):
+        xp = xp_of(x)
+        ctx.dim = dim = normalize_dim(dim, x.ndim, "log_softmax")
+        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_output()
+        return shifted
+
+    def backward(ctx, gy):
+        y = ctx.output
+        return gy - y.exp() * gy.sum(dim=ctx.dim, keepdim=True)
+
+
+class Linear(Function):
+    """y = x @ W^T + b    dL/dx = dL/dy @ W,  dL/dW = dL/dy^T @ x,  dL/db = sum dL/dy
+
+    One node instead of transpose + matmul + add; batch dims are folded into one matmul.
+    """
+
+    def forward(ctx, x, weight, bias=None):
+        if x.shape[-1] != weight.shape[1]:
+            raise ValueError(
+                f"linear: input of shape {x.shape} has {x.shape[-1]} features but the weight of shape "
+                f"{weight.shape} expects {weight.shape[1]} (weight is (out_features, in_features))"
+            )
+        ctx.save_inputs()
+        y = x @ weight.T
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(ctx, gy):
+        x, weight, bias = ctx.inputs
+        nx, nw, nb = ctx.next_functions
+        out_f, in_f = weight.shape
+        gx = gy @ weight if nx is not None else None
+        gw = gy.reshape(-1, out_f).transpose(0, 1) @ x.reshape(-1, in_f) if nw is not None else None
+        gb = gy.reshape(-1, out_f).sum(dim=0) if nb is not None else None
+        return gx, gw, gb
+
+
+class CrossEntropy(Fused):
+    """loss = -sum_c q_c log softmax(x)_c, averaged (or summed) over the batch.
+
+    With class indices, q is the one-hot target, smoothed to (1-eps) one_hot + eps/C when
+    label_smoothing=eps; class weights scale each row by w[target]; ignored rows count for
+    nothing (not even in the mean's denominator). With class probabilities, q is the target.
+    dL/dx_j = sum_c w_c q_c (softmax(x)_j - [c = j])  (times the reduction's scale)
+    The class dim is dim 1, as in PyTorch: logits (N, C) or (N, C, d1, ...), or (C,) alone.
+    """
+
+    def forward(ctx, x, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        xp = xp_of(x)
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        ctx.kwargs = dict(ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
+        ctx.save_inputs()
+        probs_target = target.dtype.kind == "f"
+        if x.ndim == 0:
+            raise ValueError("cross_entropy: logits must have a class dim, got a scalar")
+        C = x.shape[0] if x.ndim == 1 else x.shape[1]
+        if probs_target:
+            if target.shape != x.shape:
+                raise ValueError(f"cross_entropy: probability targets must have the logits' shape {x.shape}, got {target.shape}")
+        else:
+            if target.dtype.kind not in "iu":
+                raise TypeError(f"cross_entropy: target must hold integer class indices (or float probabilities), got dtype {target.dtype}")
+            expected = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
+            if target.shape != expected:
+                raise ValueError(
+                    f"cross_entropy: logits of shape {x.shape} (class dim 1 of size {C}) need a target of "
+                    f"shape {expected}, got {target.shape}. For a sequence model, flatten: "
+                    "logits.reshape(-1, C) and target.reshape(-1)"
+                )
+        # move the class dim last and flatten the rest: rows of C logits
+        x2 = x.reshape(1, C) if x.ndim == 1 else xp.moveaxis(x, 1, -1).reshape(-1, C)
+        m = x2.max(axis=1, keepdims=True)
+        logp = x2 - m
+        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+        N = x2.shape[0]
+        w = weight
+        if probs_target:
+            q = target.reshape(1, C) if x.ndim == 1 else xp.moveaxis(target, 1, -1).reshape(-1, C)
+            if label_smoothing:
+                q = q * (1 - label_smoothing) + label_smoothing / C
+            wq = q * w if w is not None else q
+            loss_rows = -(wq * logp).sum(axis=1)
+            denom = N
+            valid = None
+        else:
+            t = target.reshape(-1)
+            valid = t != ignore_index
+            t_safe = xp.where(valid, t, 0)
+            if t_safe.size and (t_safe.min() < 0 or t_safe.max() >= C):
+                badval = int(t_safe.min()) if t_safe.min() < 0 else int(t_safe.max())
+                raise IndexError(
+                    f"cross_entropy: target {badval} is out of range for {C} classes (valid: 0 to {C - 1}, "
+                    f"or ignore_index={ignore_index}); negative targets are not wrapped around"
+                )
+            rows = xp.arange(N)
+            w_row = (w[t_safe] if w is not None else xp.ones(N, dtype=x.dtype)) * valid
+            loss_rows = -logp[rows, t_safe] * w_row * (1 - label_smoothing)
+            if label_smoothing:
+                smooth = -(logp * w).sum(axis=1) if w is not None else -logp.sum(axis=1)
+                loss_rows = loss_rows + smooth * valid * (label_smoothing / C)
+            denom = w_row.sum()
+            ctx.t_safe, ctx.w_row = t_safe, w_row
+            wq = None
+        ctx.logp, ctx.valid, ctx.wq, ctx.C, ctx.N = logp, valid, wq, C, N
+        ctx.x_shape, ctx.reduction, ctx.denom = x.shape, reduction, denom
+        ctx.label_smoothing, ctx.weight = label_smoothing, w
+        if reduction == "sum":
+            return loss_rows.sum()
+        if reduction == "mean":
+            return loss_rows.sum() / denom
+        return loss_rows.reshape(() if x.ndim == 1 else x.shape[:1] + x.shape[2:])
+
+    def fast_backward(ctx, gy):
+        xp = xp_of(ctx.logp)
+        p = xp.exp(ctx.logp)
+        C, N, w, eps = ctx.C, ctx.N, ctx.weight, ctx.label_smoothing
+        if ctx.wq is not None:  # probability targets
+            g = p * ctx.wq.sum(axis=1, keepdims=True) - ctx.wq
+        else:
+            rows = xp.arange(N)
+            g = p * ctx.w_row[:, None]
+            g[rows, ctx.t_safe] -= ctx.w_row
+            if eps:
+                g *= 1 - eps
+                W = w.sum() if w is not None else C
+                smooth = p * W - (w if w is not None else 1.0)
+                g += smooth * (ctx.valid[:, None] * (eps / C))
+        if ctx.reduction == "none":
+            g *= gy.reshape(-1, 1)
+        elif ctx.reduction == "mean":
+            g *= gy / ctx.denom
+        else:
+            g *= gy
+        g = g.astype(ctx.logp.dtype, copy=False)
+        shape = ctx.x_shape
+        if len(shape) == 1:
+            gx = g.reshape(shape)
+        else:
+            moved = (shape[0],) + shape[2:] + (shape[1],)
+            gx = xp.moveaxis(g.reshape(moved), -1, 1)
+        return gx, None, None
+
+    @staticmethod
+    def composite(x, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        from ..tensor import tensor as make_tensor
+
+        C = x.shape[0] if x.ndim == 1 else x.shape[1]
+        x2 = x.reshape(1, C) if x.ndim == 1 else x.movedim(1, -1).reshape(-1, C)
+        logp = x2.log_softmax(dim=1)
+        if target.dtype.kind == "f":
+            q = target.reshape(1, C) if x.ndim == 1 else target.movedim(1, -1).reshape(-1, C)
+            q = q * (1 - label_smoothing) + label_smoothing / C
+            wq = q * weight if weight is not None else q
+            rows = -(wq * logp).sum(dim=1)
+            return rows.sum() / x2.shape[0] if reduction == "mean" else rows.sum() if reduction == "sum" else rows
+        t = target.reshape(-1).data
+        valid = t != ignore_index
+        t_safe = xp_of(t).where(valid, t, 0)
+        w_row = (weight.data[t_safe] if weight is not None else 1.0) * valid
+        w_row = make_tensor(w_row.astype(x.dtype))
+        picked = logp.gather(1, make_tensor(t_safe.reshape(-1, 1))).reshape(-1)
+        rows = -picked * w_row * (1 - label_smoothing)
+        if label_smoothing:
+            wl = logp * weight if weight is not None else logp
+            rows = rows - wl.sum(dim=1) * make_tensor(valid.astype(x.dtype)) * (label_smoothing / C)
+        if reduction == "sum":
+            return rows.sum()
+        if reduction == "mean":
+            return rows.sum() / w_row.sum()
+        return rows.reshape(() if x.ndim == 1 else x.shape[:1] + x.shape[2:])
+
+
+class LayerNorm(Fused):
+    """y = (x - mean) / sqrt(var + eps) * w + b over the last dims (biased variance).
+
+    With xhat = (x - mean) * rstd and g = dL/dy * w:
+    dL/dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),  dL/dw = sum dL/dy * xhat,  dL/db = sum dL/dy
+    """
+
+    def forward(ctx, x, normalized_shape, weight=None, bias=None, eps=1e-5):
+        xp = xp_of(x)
+        k = len(normalized_shape)
+        if tuple(x.shape[x.ndim - k:]) != tuple(normalized_shape):
+            raise ValueError(
+                f"layer_norm: input of shape {x.shape} does not end in normalized_shape {tuple(normalized_shape)}"
+            )
+        ctx.save_inputs()
+        ctx.kwargs = dict(eps=eps)
+        dims = tuple(range(x.ndim - k, x.ndim))
+        mu = x.mean(axis=dims, keepdims=True)
+        xc = x - mu
+        var = (xc * xc).mean(axis=dims, keepdims=True)
+        rstd = 1.0 / xp.sqrt(var + eps)
+        xhat = xc * rstd
+        ctx.xhat, ctx.rstd, ctx.dims = xhat, rstd, dims
+        ctx.has_w, ctx.has_b = weight is not None, bias is not None
+        y = xhat * weight if weight is not None else xhat.copy()
+        if bias is not None:
+            y += bias
+        return y
+
+    def fast_backward(ctx, gy):
+        xhat, rstd, dims = ctx.xhat, ctx.rstd, ctx.dims
+        _, _, weight, _ = ctx.inputs
+        batch = tuple(range(xhat.ndim - len(dims)))
+        g = gy * weight.data if weight is not None else gy
+        gx = rstd * (g - g.mean(axis=dims, keepdims=True) - xhat * (g * xhat).mean(axis=dims, keepdims=True))
+        gw = (gy * xhat).sum(axis=batch) if ctx.has_w else None
+        gb = gy.sum(axis=batch) if ctx.has_b else None
+        return gx, None, gw, gb
+
+    @staticmethod
+    def composite(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+        dims = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+        mu = x.mean(dim=dims, keepdim=True)
+        xc = x - mu
+        var = (xc * xc).mean(dim=dims, keepdim=True)
+        y = xc / (var + eps).sqrt()
+        if weight is not None:
+            y = y * weight
+        if bias is not None:
+            y = y + bias
+        return y
+
+
+class Embedding(Fused):
+    """y = W[idx] (a row lookup)    dL/dW[r] = sum of dL/dy over the positions where idx == r
+
+    The lookup is differentiable in W because it equals one_hot(idx) @ W; a row read twice
+    gets both gradients (scatter-add). Rows at padding_idx get no gradient, as in PyTorch.
+    """
+
+    def forward(ctx, weight, idx, padding_idx=None):
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}; use .long()")
+        V = weight.shape[0]
+        if idx.size:
+            lo, hi = int(idx.min()), int(idx.max())
+            if lo < 0 or hi >= V:
+                bad = lo if lo < 0 else hi
+                raise IndexError(
+                    f"embedding: index {bad} is out of range for a table of {V} rows (valid: 0 to {V - 1}); "
+                    "negative ids are not wrapped around. Check the tokenizer's vocab_size against num_embeddings"
+                )
+        ctx.save_inputs()
+        ctx.kwargs = dict(padding_idx=padding_idx)
+        ctx.idx, ctx.shape, ctx.padding_idx = idx, weight.shape, padding_idx
+        return weight[idx]
+
+    def fast_backward(ctx, gy):
+        xp = xp_of(gy)
+        gw = xp.zeros(ctx.shape, dtype=gy.dtype)
+        scatter_add(gw, ctx.idx.reshape(-1), gy.reshape(-1, ctx.shape[1]))
+        if ctx.padding_idx is not None:
+            gw[ctx.padding_idx] = 0
+        return gw, None
+
+    @staticmethod
+    def composite(weight, idx, padding_idx=None):
+        from ..tensor import where
+
+        y = weight[idx]
+        if padding_idx is not None:  # the same values, but no gradient into the padding row
+            y = where((idx != padding_idx).unsqueeze(-1), y, y.detach())
+        return y

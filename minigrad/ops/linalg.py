@@ -1,0 +1,61 @@
+"""Matrix multiplication with numpy's rules: 1-D operands, batched and broadcast leading dims."""
+from __future__ import annotations
+
+from ..autograd import Function
+from ._util import unbroadcast
+
+
+def _mT(t):
+    return t.transpose(-1, -2)
+
+
+class MatMul(Function):
+    """Z = X @ Y    dL/dX = dL/dZ @ Y^T,  dL/dY = X^T @ dL/dZ   (summed over broadcast batch dims)
+
+    A 1-D X is treated as a row (1, k) and a 1-D Y as a column (k, 1), and the extra dim is
+    removed again, exactly as numpy and PyTorch do.
+    """
+
+    def forward(ctx, x, y):
+        if x.ndim == 0 or y.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {x.shape} and {y.shape}; use * for scalars")
+        kx = x.shape[-1]
+        ky = y.shape[-2] if y.ndim > 1 else y.shape[0]
+        if kx != ky:
+            raise ValueError(
+                f"matmul: shapes {x.shape} and {y.shape} do not fit: the last dim of the first "
+                f"({kx}) must equal the {'second-to-last' if y.ndim > 1 else 'only'} dim of the second ({ky})"
+            )
+        ctx.save_inputs()
+        return x @ y
+
+    def backward(ctx, gz):
+        x, y = ctx.inputs
+        nx, ny = ctx.next_functions
+        xs, ys = x.shape, y.shape
+        if x.ndim == 1 and y.ndim == 1:  # dot product: z is a scalar
+            return (gz * y if nx is not None else None), (gz * x if ny is not None else None)
+        x2 = x.unsqueeze(0) if x.ndim == 1 else x
+        y2 = y.unsqueeze(-1) if y.ndim == 1 else y
+        g2 = gz
+        if x.ndim == 1:
+            g2 = g2.unsqueeze(-2)
+        if y.ndim == 1:
+            g2 = g2.unsqueeze(-1)
+        gx = gy = None
+        if nx is not None:
+            if y2.ndim == 2 and x2.ndim > 2:
+                gx = g2 @ _mT(y2)  # no batch dims to sum
+            else:
+                gx = unbroadcast(g2 @ _mT(y2), x2.shape)
+            gx = gx.reshape(xs)
+        if ny is not None:
+            if y2.ndim == 2 and x2.ndim > 2:
+                # a shared weight: fold the batch dims into one big matmul instead of summing
+                # a batch of small products afterwards
+                k, n = y2.shape
+                gy = _mT(x2.reshape(-1, k)) @ g2.reshape(-1, n)
+            else:
+                gy = unbroadcast(_mT(x2) @ g2, y2.shape)
+            gy = gy.reshape(ys)
+        return gx, gy

@@ -1,0 +1,882 @@
+"""Tensor: an array, its gradient, and the node of the graph that made it.
+
+    x = minigrad.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    x.grad          # tensor([2., 4.])
+
+`data` is a numpy array (a cupy array on a GPU). Operators build graph nodes (see
+autograd.py) when a gradient is wanted; `grad` is itself a Tensor, so that gradients can be
+differentiated again. Integer and bool tensors (indices, masks) never require grad.
+"""
+from __future__ import annotations
+
+import weakref
+from collections import namedtuple
+
+import numpy as np
+
+from . import autograd
+from .backend import device_of, normalize_device, to_device, to_numpy, xp_for, xp_of
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+_Handle = autograd._Handle
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def _as_array(data, dtype=None, device=None):
+    """Turn Python data or an array into an array with PyTorch's default dtypes."""
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = xp_for(device) if device is not None else xp_of(data)
+    if hasattr(data, "__array__") or hasattr(data, "__cuda_array_interface__"):
+        arr = xp.asarray(data) if device is None else to_device(data, device)
+    else:
+        arr = np.asarray(data)
+        if dtype is None:  # Python numbers: float -> float32, int -> int64, bool -> bool
+            if arr.dtype.kind == "f":
+                arr = arr.astype(DEFAULT_FLOAT)
+            elif arr.dtype.kind in "iu":
+                arr = arr.astype(np.int64)
+        if xp is not np:
+            arr = xp.asarray(arr)
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    return arr
+
+
+def _check_requires_grad(arr, requires_grad):
+    if requires_grad and arr.dtype.kind not in "fc":
+        raise RuntimeError(
+            f"only floating point tensors can require gradients; this one has dtype {arr.dtype}. "
+            "Indices and masks stay integer/bool; call .float() if you really want a gradient"
+        )
+
+
+class Tensor:
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_version", "_hooks", "name", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars defer to Tensor's operators
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False, name=None):
+        arr = _as_array(data, dtype, device)
+        _check_requires_grad(arr, requires_grad)
+        self.data = arr
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.grad_fn = None
+        self._version = [0]
+        self._hooks = None
+        self.name = name
+
+    @classmethod
+    def _make(cls, data, requires_grad, grad_fn, version=None):
+        t = object.__new__(Tensor)
+        t.data = data
+        t.grad = None
+        t.requires_grad = requires_grad
+        t.grad_fn = grad_fn
+        t._version = version if version is not None else [0]
+        t._hooks = None
+        t.name = None
+        return t
+
+    # -- what it is ------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def device(self):
+        return device_of(self.data)
+
+    @property
+    def xp(self):
+        return xp_of(self.data)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def is_cuda(self):
+        return self.device == "cuda"
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def dim(self):
+        return self.data.ndim
+
+    def numel(self):
+        return int(self.data.size)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only a tensor with one element can be converted to a number, got shape {self.shape}")
+        return self.data.item()
+
+    def numpy(self):
+        """The values as a numpy array (copied from the GPU when needed); no gradient flows."""
+        return to_numpy(self.data)
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a.astype(dtype) if dtype is not None else a
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"the truth value of a tensor with {self.data.size} elements is ambiguous; use .any() or .all()"
+            )
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self):
+        arr = self.numpy()
+        body = np.array2string(arr, separator=", ", prefix="tensor(", precision=4, threshold=200, edgeitems=3)
+        extras = []
+        if arr.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={arr.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}Backward>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # -- autograd ----------------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad (gradient= for non-scalars)."""
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def detach(self):
+        """The same values, cut from the graph (shares data and version counter)."""
+        return Tensor._make(self.data, False, None, version=self._version)
+
+    def detach_(self):
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError("requires_grad_(False) only works on leaf tensors; use .detach()")
+        _check_requires_grad(self.data, requires_grad)
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self):
+        """Keep .grad on this non-leaf tensor after backward (leaves keep theirs anyway)."""
+        if self.grad_fn is not None:
+            self.grad_fn._retain = weakref.ref(self)
+        return self
+
+    def register_hook(self, fn):
+        """fn(grad) is called with this tensor's gradient; it may return a replacement."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            if self.grad_fn._hooks is None:
+                self.grad_fn._hooks = []
+            hooks = self.grad_fn._hooks
+        hooks.append(fn)
+        return _Handle(hooks, fn)
+
+    # -- devices and dtypes -----------------------------------------------------------------
+    def to(self, *args, device=None, dtype=None):
+        for a in args:
+            if isinstance(a, str):
+                device = a
+            elif isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            else:
+                dtype = a
+        out = self
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            out = out.type(dtype)
+        if device is not None and normalize_device(device) != out.device:
+            out = E.ToDevice.apply(out, normalize_device(device))
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def type(self, dtype):
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind in "fc" and self.dtype.kind in "fc":
+            return E.Cast.apply(self, dtype)
+        return Tensor._make(self.data.astype(dtype), False, None)
+
+    def float(self):
+        return self.type(np.float32)
+
+    def double(self):
+        return self.type(np.float64)
+
+    def half(self):
+        return self.type(np.float16)
+
+    def long(self):
+        return self.type(np.int64)
+
+    def int(self):
+        return self.type(np.int32)
+
+    def bool(self):
+        return self.type(np.bool_)
+
+    def type_as(self, other):
+        return self.type(other.dtype)
+
+    def clone(self):
+        return self * 1 if self.requires_grad else Tensor._make(self.data.copy(), False, None)
+
+    def contiguous(self):
+        return self
+
+    # -- arithmetic ----------------------------------------------------------------------------
+    def _other(self, other):
+        """Python numbers pass through (they keep this tensor's dtype); arrays become tensors."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (int, float, bool)):
+            return other
+        if isinstance(other, np.generic):
+            return other.item()
+        return Tensor(other, device=self.device)
+
+    def _floated(self, other):
+        """int tensor (op) float number -> float32, as PyTorch promotes."""
+        if self.dtype.kind in "iub" and isinstance(other, float):
+            return self.float()
+        return self
+
+    def __add__(self, other):
+        other = self._other(other)
+        return E.Add.apply(self._floated(other), other)
+
+    def __radd__(self, other):
+        other = self._other(other)
+        return E.Add.apply(other, self._floated(other))
+
+    def __sub__(self, other):
+        other = self._other(other)
+        return E.Sub.apply(self._floated(other), other)
+
+    def __rsub__(self, other):
+        other = self._other(other)
+        return E.Sub.apply(other, self._floated(other))
+
+    def __mul__(self, other):
+        other = self._other(other)
+        return E.Mul.apply(self._floated(other), other)
+
+    def __rmul__(self, other):
+        other = self._other(other)
+        return E.Mul.apply(other, self._floated(other))
+
+    def __truediv__(self, other):
+        other = self._other(other)
+        x = self.float() if self.dtype.kind in "iub" else self
+        if isinstance(other, Tensor) and other.dtype.kind in "iub":
+            other = other.type(x.dtype)
+        return E.Div.apply(x, other)
+
+    def __rtruediv__(self, other):
+        other = self._other(other)
+        x = self.float() if self.dtype.kind in "iub" else self
+        return E.Div.apply(other, x)
+
+    def __pow__(self, other):
+        other = self._other(other)
+        return E.Pow.apply(self._floated(other), other)
+
+    def __rpow__(self, other):
+        other = self._other(other)
+        return E.Pow.apply(other, self._floated(other))
+
+    def __neg__(self):
+        return E.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return E.Abs.apply(self)
+
+    def __matmul__(self, other):
+        return L.MatMul.apply(self, self._other(other))
+
+    def __rmatmul__(self, other):
+        return L.MatMul.apply(self._other(other), self)
+
+    # in-place arithmetic keeps the tensor object, as PyTorch does
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    # -- comparisons: results are bool and carry no gradient --------------------------------
+    def _compare(self, other, fn):
+        o = other.data if isinstance(other, Tensor) else other
+        return Tensor._make(fn(self.data, o), False, None)
+
+    def __eq__(self, other):
+        return self._compare(other, lambda a, b: a == b)
+
+    def __ne__(self, other):
+        return self._compare(other, lambda a, b: a != b)
+
+    def __lt__(self, other):
+        return self._compare(other, lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._compare(other, lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._compare(other, lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._compare(other, lambda a, b: a >= b)
+
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def __invert__(self):
+        return Tensor._make(~self.data, False, None)
+
+    def __and__(self, other):
+        return self._compare(other, lambda a, b: a & b)
+
+    def __or__(self, other):
+        return self._compare(other, lambda a, b: a | b)
+
+    def __xor__(self, other):
+        return self._compare(other, lambda a, b: a ^ b)
+
+    def logical_not(self):
+        return Tensor._make(self.xp.logical_not(self.data), False, None)
+
+    def isnan(self):
+        return Tensor._make(self.xp.isnan(self.data), False, None)
+
+    def isfinite(self):
+        return Tensor._make(self.xp.isfinite(self.data), False, None)
+
+    def any(self, dim=None):
+        return Tensor._make(self.xp.asarray(self.data.any(axis=dim)), False, None)
+
+    def all(self, dim=None):
+        return Tensor._make(self.xp.asarray(self.data.all(axis=dim)), False, None)
+
+    def allclose(self, other, rtol=1e-5, atol=1e-8):
+        o = other.data if isinstance(other, Tensor) else other
+        return bool(self.xp.allclose(self.data, o, rtol=rtol, atol=atol))
+
+    # -- elementwise functions -------------------------------------------------------------
+    def exp(self):
+        return E.Exp.apply(self)
+
+    def log(self):
+        return E.Log.apply(self)
+
+    def sqrt(self):
+        return E.Sqrt.apply(self)
+
+    def rsqrt(self):
+        return 1.0 / E.Sqrt.apply(self)
+
+    def abs(self):
+        return E.Abs.apply(self)
+
+    def sin(self):
+        return E.Sin.apply(self)
+
+    def cos(self):
+        return E.Cos.apply(self)
+
+    def tanh(self):
+        return E.Tanh.apply(self)
+
+    def sigmoid(self):
+        return E.Sigmoid.apply(self)
+
+    def relu(self):
+        return E.Relu.apply(self)
+
+    def erf(self):
+        return E.Erf.apply(self)
+
+    def gelu(self, approximate="none"):
+        return E.Gelu.apply(self, approximate=approximate)
+
+    def clamp(self, min=None, max=None):
+        if min is None and max is None:
+            raise ValueError("clamp: give at least one of min and max")
+        return E.Clamp.apply(self, min, max)
+
+    clip = clamp
+
+    def square(self):
+        return self * self
+
+    def sign(self):
+        return Tensor._make(self.xp.sign(self.data), False, None)
+
+    def maximum(self, other):
+        return E.Maximum.apply(self, self._other(other))
+
+    def minimum(self, other):
+        return E.Minimum.apply(self, self._other(other))
+
+    # -- reductions ------------------------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False):
+        return R.Sum.apply(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        x = self.float() if self.dtype.kind in "iub" else self
+        return R.Mean.apply(x, dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        """max over everything (ties share the gradient), or (values, indices) along dim."""
+        if dim is None:
+            return R.Max.apply(self, None, False, True)
+        values = R.Max.apply(self, dim, keepdim, False)
+        return values_indices(values, self.argmax(dim, keepdim))
+
+    def min(self, dim=None, keepdim=False):
+        if dim is None:
+            return R.Min.apply(self, None, False, True)
+        values = R.Min.apply(self, dim, keepdim, False)
+        return values_indices(values, self.argmin(dim, keepdim))
+
+    def amax(self, dim=None, keepdim=False):
+        return R.Max.apply(self, dim, keepdim, True)
+
+    def amin(self, dim=None, keepdim=False):
+        return R.Min.apply(self, dim, keepdim, True)
+
+    def argmax(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor._make(self.xp.asarray(self.data.argmax()), False, None)
+        return Tensor._make(self.data.argmax(axis=dim, keepdims=keepdim), False, None)
+
+    def argmin(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor._make(self.xp.asarray(self.data.argmin()), False, None)
+        return Tensor._make(self.data.argmin(axis=dim, keepdims=keepdim), False, None)
+
+    def var(self, dim=None, keepdim=False, unbiased=None, correction=None):
+        """Variance; correction=1 (Bessel's, the default as in PyTorch) divides by n - 1."""
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        dims = tuple(range(self.ndim)) if dim is None else ((dim,) if isinstance(dim, int) else tuple(dim))
+        n = 1
+        for d in dims:
+            n *= self.shape[d]
+        centered = self - self.mean(dim=dims, keepdim=True)
+        return (centered * centered).sum(dim=dims, keepdim=keepdim) / max(n - correction, 0)
+
+    def std(self, dim=None, keepdim=False, unbiased=None, correction=None):
+        return self.var(dim, keepdim, unbiased, correction).sqrt()
+
+    def logsumexp(self, dim=None, keepdim=False):
+        return R.LogSumExp.apply(self, dim, keepdim)
+
+    def cumsum(self, dim):
+        """Cumulative sum (for sampling and masks; it carries no gradient here)."""
+        return Tensor._make(self.xp.cumsum(self.data, axis=dim), False, None)
+
+    def softmax(self, dim=-1):
+        return F.Softmax.apply(self, dim)
+
+    def log_softmax(self, dim=-1):
+        return F.LogSoftmax.apply(self, dim)
+
+    # -- shapes --------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = _shape_arg(shape)
+        if shape == self.shape:
+            return self
+        return S.Reshape.apply(self, shape)
+
+    view = reshape
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    def reshape_as(self, other):
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s = start_dim % self.ndim
+        e = end_dim % self.ndim
+        n = 1
+        for d in self.shape[s:e + 1]:
+            n *= d
+        return self.reshape(self.shape[:s] + (n,) + self.shape[e + 1:])
+
+    def unflatten(self, dim, sizes):
+        dim = dim % self.ndim
+        return self.reshape(self.shape[:dim] + tuple(sizes) + self.shape[dim + 1:])
+
+    def permute(self, *dims):
+        dims = tuple(d % self.ndim for d in _shape_arg(dims))
+        return S.Permute.apply(self, dims)
+
+    def transpose(self, dim0, dim1):
+        dims = list(range(self.ndim))
+        dim0, dim1 = dim0 % self.ndim, dim1 % self.ndim
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return S.Permute.apply(self, tuple(dims))
+
+    @property
+    def T(self):
+        return S.Permute.apply(self, tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def movedim(self, source, destination):
+        source, destination = source % self.ndim, destination % self.ndim
+        order = [d for d in range(self.ndim) if d != source]
+        order.insert(destination, source)
+        return S.Permute.apply(self, tuple(order))
+
+    def expand(self, *shape):
+        shape = _shape_arg(shape)
+        if shape == self.shape:
+            return self
+        return S.Expand.apply(self, shape)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            shape = tuple(s for s in self.shape if s != 1)
+        else:
+            dims = {d % self.ndim for d in ((dim,) if isinstance(dim, int) else dim)}
+            shape = tuple(s for i, s in enumerate(self.shape) if not (i in dims and s == 1))
+        return self.reshape(shape)
+
+    def unsqueeze(self, dim):
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def split(self, split_size_or_sections, dim=0):
+        dim = dim % self.ndim
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, int):
+            sizes = [split_size_or_sections] * (n // split_size_or_sections)
+            if n % split_size_or_sections:
+                sizes.append(n % split_size_or_sections)
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise ValueError(f"split: sections {sizes} do not add up to the size {n} of dim {dim}")
+        out, start = [], 0
+        for s in sizes:
+            out.append(self[(slice(None),) * dim + (slice(start, start + s),)])
+            start += s
+        return tuple(out)
+
+    def chunk(self, chunks, dim=0):
+        n = self.shape[dim % self.ndim]
+        return self.split(-(-n // chunks), dim)
+
+    def unbind(self, dim=0):
+        dim = dim % self.ndim
+        return tuple(self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim]))
+
+    def tril(self, diagonal=0):
+        return S.Tril.apply(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return S.Triu.apply(self, diagonal)
+
+    def masked_fill(self, mask, value):
+        """Where mask is True put value; the gradient flows only where mask is False."""
+        if isinstance(value, Tensor):
+            value = value.item()
+        return E.Where.apply(_as_mask(mask, "masked_fill"), float(value), self)
+
+    def pad(self, pad, value=0.0):
+        return S.Pad.apply(self, tuple(pad), value)
+
+    def repeat(self, *sizes):
+        sizes = _shape_arg(sizes)
+        x = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
+        expanded = []
+        for s, r in zip(x.shape, sizes):
+            expanded += [r, s]
+        return x.reshape(sum(((1, s) for s in x.shape), ())).expand(tuple(expanded)).reshape(
+            tuple(s * r for s, r in zip(x.shape, sizes))
+        )
+
+    # -- indexing -------------------------------------------------------------------------------
+    def __getitem__(self, index):
+        return S.GetItem.apply(self, _index_arg(index))
+
+    def __setitem__(self, index, value):
+        index = _index_arg(index)
+        value = self._other(value)
+        if isinstance(value, Tensor) and value.dtype != self.dtype:
+            value = value.type(self.dtype)
+        needs_graph = autograd.is_grad_enabled() and (
+            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+        )
+        if needs_graph:
+            self._check_inplace("__setitem__")
+            self._rebase(S.SetItem.apply(self, value, index))
+        else:
+            self.data[index] = value.data if isinstance(value, Tensor) else value
+            self._version[0] += 1
+
+    def gather(self, dim, index):
+        return S.Gather.apply(self, dim, _as_index(index, "gather"))
+
+    def index_select(self, dim, index):
+        return S.IndexSelect.apply(self, dim, _as_index(index, "index_select"))
+
+    def take_along_dim(self, index, dim):
+        return self.gather(dim, index)
+
+    # -- linear algebra ---------------------------------------------------------------------
+    def matmul(self, other):
+        return self @ other
+
+    # -- in-place ops: they bump the version counter ----------------------------------------
+    def _check_inplace(self, op):
+        if self.requires_grad and self.grad_fn is None and autograd.is_grad_enabled():
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad (shape {tuple(self.shape)}) is being used in an "
+                "in-place operation. Wrap parameter updates in `with minigrad.no_grad():`, or use an "
+                "out-of-place op"
+            )
+
+    def _rebase(self, result):
+        """Make this tensor object hold `result`: its value and its place in the graph."""
+        self.data = result.data
+        self.grad_fn = result.grad_fn
+        self.requires_grad = result.requires_grad
+        self._version[0] += 1
+        if result.grad_fn is not None:
+            result.grad_fn._out_ref = weakref.ref(self)
+        return self
+
+    def _inplace(self, op, other, raw):
+        other = self._other(other)
+        if autograd.is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
+            self._check_inplace(op)
+            return self._rebase(getattr(self, "__" + op.rstrip("_") + "__")(other))
+        raw(self.data, other.data if isinstance(other, Tensor) else other)
+        self._version[0] += 1
+        return self
+
+    def add_(self, other, alpha=1):
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace("add_", other, _iadd)
+
+    def sub_(self, other, alpha=1):
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace("sub_", other, _isub)
+
+    def mul_(self, other):
+        return self._inplace("mul_", other, _imul)
+
+    def div_(self, other):
+        return self._inplace("truediv_", other, _idiv)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        if self.grad_fn is not None and autograd.is_grad_enabled():
+            return self._rebase(self.detach() * 0 + value)
+        self.data[...] = value.item() if isinstance(value, Tensor) else value
+        self._version[0] += 1
+        return self
+
+    def copy_(self, src):
+        self._check_inplace("copy_")
+        src_data = src.data if isinstance(src, Tensor) else src
+        if tuple(getattr(src_data, "shape", ())) != tuple(self.shape):
+            src_data = xp_of(self.data).broadcast_to(src_data, self.shape)
+        self.data[...] = to_device(src_data, self.device)
+        self._version[0] += 1
+        return self
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace("clamp_")
+        self.xp.clip(self.data, min, max, out=self.data)
+        self._version[0] += 1
+        return self
+
+    def masked_fill_(self, mask, value):
+        self[_as_mask(mask, "masked_fill_")] = value
+        return self
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        from .random import get_rng
+
+        self._check_inplace("uniform_")
+        vals = get_rng(generator).uniform(a, b, size=self.shape).astype(self.dtype)
+        self.data[...] = to_device(vals, self.device)
+        self._version[0] += 1
+        return self
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        from .random import get_rng
+
+        self._check_inplace("normal_")
+        vals = get_rng(generator).normal(mean, std, size=self.shape).astype(self.dtype)
+        self.data[...] = to_device(vals, self.device)
+        self._version[0] += 1
+        return self
+
+
+def _iadd(a, b):
+    a += b
+
+
+def _isub(a, b):
+    a -= b
+
+
+def _imul(a, b):
+    a *= b
+
+
+def _idiv(a, b):
+    a /= b
+
+
+def _shape_arg(shape):
+    """reshape(2, 3) and reshape((2, 3)) both mean the shape (2, 3)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def _as_index(index, op):
+    arr = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index must hold integers, got dtype {arr.dtype}; use .long()")
+    return arr
+
+
+def _as_mask(mask, op):
+    m = mask if isinstance(mask, Tensor) else Tensor(np.asarray(mask))
+    if m.dtype != np.bool_:
+        raise TypeError(f"{op}: mask must be a bool tensor, got dtype {m.dtype}; compare first, e.g. (x == 0)")
+    return m
+
+
+def _index_arg(index):
+    """Tensors inside an index become arrays; lists become integer (or bool) arrays."""
+    if isinstance(index, tuple):
+        return tuple(_index_arg(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor from Python data or an array (floats default to float32, ints to int64)."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+# functions that read better as minigrad.where(...) than as methods
+def where(condition, input, other):
+    """condition ? input : other, elementwise; the gradient goes to the branch that was taken."""
+    cond = _as_mask(condition, "where")
+    a = input if isinstance(input, Tensor) else (input.item() if isinstance(input, np.generic) else input)
+    b = other if isinstance(other, Tensor) else (other.item() if isinstance(other, np.generic) else other)
+    return E.Where.apply(cond, a, b)
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    return S.Cat.apply(*tensors, dim=dim)
+
+
+def stack(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    dim = dim % (tensors[0].ndim + 1)
+    return S.Cat.apply(*[t.unsqueeze(dim) for t in tensors], dim=dim)
+
+
+from .ops import elementwise as E  # noqa: E402  (the ops need Tensor defined first)
+from .ops import fused as F  # noqa: E402
+from .ops import linalg as L  # noqa: E402
+from .ops import reduce as R  # noqa: E402
+from .ops import shape as S  # noqa: E402
