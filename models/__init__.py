@@ -1,0 +1,1 @@
+"""The model zoo: one language model a file, from n-gram counts to InstructGPT (`models.<name>`)."""

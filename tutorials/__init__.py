@@ -1,0 +1,1 @@
+"""Numbered lessons (percent-format scripts): run one with `python tutorials/NN_name.py [--fast]`."""
