@@ -1,0 +1,7 @@
+"""minigrad.nn: modules, layers and their functional forms, with PyTorch's names."""
+from . import functional, init, utils
+from .layers import (
+    GELU, CrossEntropyLoss, Dropout, Embedding, Flatten, Identity, LayerNorm, Linear, LogSoftmax,
+    MSELoss, ReLU, Sigmoid, Softmax, Tanh,
+)
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential

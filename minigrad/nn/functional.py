@@ -1,0 +1,149 @@
+"""nn.functional: the stateless forms of the layers and losses, named as in PyTorch."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import fused
+from ..ops.elementwise import Mul
+from ..random import get_rng
+from ..tensor import Tensor, _as_index, where
+from ..ops._util import const
+
+
+def linear(input, weight, bias=None):
+    """y = x @ W^T + b   (W has shape (out_features, in_features), as in PyTorch)"""
+    return fused.Linear.apply(input, weight, bias)
+
+
+def embedding(input, weight, padding_idx=None):
+    """Rows of `weight` looked up by integer ids: weight[input]."""
+    idx = _as_index(input, "embedding")
+    return fused.Embedding.apply(weight, idx, padding_idx=padding_idx)
+
+
+def relu(input):
+    return input.relu()
+
+
+def gelu(input, approximate="none"):
+    return input.gelu(approximate)
+
+
+def tanh(input):
+    return input.tanh()
+
+
+def sigmoid(input):
+    return input.sigmoid()
+
+
+def silu(input):
+    return input * input.sigmoid()
+
+
+def softmax(input, dim=-1):
+    return input.softmax(dim)
+
+
+def log_softmax(input, dim=-1):
+    return input.log_softmax(dim)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    return fused.LayerNorm.apply(input, tuple(normalized_shape), weight, bias, eps=eps)
+
+
+def dropout(input, p=0.5, training=True, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    keep = get_rng(generator).random(input.shape, dtype=np.float32) >= p
+    scale = (keep / (1.0 - p)).astype(input.dtype)
+    if input.device != "cpu":
+        from ..backend import to_device
+
+        scale = to_device(scale, input.device)
+    return Mul.apply(input, const(scale))
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy from logits (class dim 1), one fused node; see ops.fused.CrossEntropy."""
+    if not isinstance(target, Tensor):
+        target = Tensor(np.asarray(target))
+    return fused.CrossEntropy.apply(
+        input, target, weight, ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing
+    )
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """-input[i, target[i]] averaged over the rows that are not ignored (input holds log-probabilities)."""
+    t = _as_index(target, "nll_loss")
+    C = input.shape[1] if input.ndim > 1 else input.shape[0]
+    x = input.reshape(1, C) if input.ndim == 1 else input.movedim(1, -1).reshape(-1, C)
+    t = t.reshape(-1)
+    valid = t != ignore_index
+    t_safe = np.where(valid, t, 0)
+    if t_safe.size and (t_safe.min() < 0 or t_safe.max() >= C):
+        bad = int(t_safe.min()) if t_safe.min() < 0 else int(t_safe.max())
+        raise IndexError(f"nll_loss: target {bad} is out of range for {C} classes (valid: 0 to {C - 1})")
+    w = (weight.numpy()[t_safe] if weight is not None else np.ones(t.shape)) * valid
+    w = Tensor(w.astype(input.dtype))
+    picked = x.gather(1, Tensor(t_safe.reshape(-1, 1))).reshape(-1)
+    rows = -picked * w
+    if reduction == "sum":
+        return rows.sum()
+    if reduction == "mean":
+        return rows.sum() / w.sum()
+    return rows.reshape(target.shape)
+
+
+def mse_loss(input, target, reduction="mean"):
+    d = input - target
+    sq = d * d
+    return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """-[p y log s(x) + (1 - y) log(1 - s(x))], in the stable form
+    (1 - y) x + (1 + (p - 1) y) (log(1 + exp(-|x|)) + max(-x, 0))   with p = pos_weight."""
+    softplus_neg = ((-input.abs()).exp() + 1).log() + (-input).relu()  # log(1 + exp(-x))
+    if pos_weight is None:
+        loss = (1 - target) * input + softplus_neg
+    else:
+        loss = (1 - target) * input + (1 + (pos_weight - 1) * target) * softplus_neg
+    if weight is not None:
+        loss = loss * weight
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+def one_hot(tensor, num_classes=-1):
+    """Integer ids -> int64 one-hot rows (no gradient: it is a lookup key, not a value)."""
+    idx = _as_index(tensor, "one_hot")
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"one_hot: class values must be non-negative, got {int(idx.min())}")
+    if num_classes < 0:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    elif idx.size and idx.max() >= num_classes:
+        raise ValueError(f"one_hot: class value {int(idx.max())} does not fit num_classes={num_classes}")
+    xp = tensor.xp if isinstance(tensor, Tensor) else np
+    out = (idx[..., None] == xp.arange(num_classes)).astype(np.int64)
+    return Tensor._make(out, False, None)
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
+    return input.pad(pad, value)
+
+
+__all__ = [
+    "linear", "embedding", "relu", "gelu", "tanh", "sigmoid", "silu", "softmax", "log_softmax",
+    "layer_norm", "dropout", "cross_entropy", "nll_loss", "mse_loss",
+    "binary_cross_entropy_with_logits", "one_hot", "pad", "where",
+]
