@@ -423,10 +423,13 @@ class NGramLM:
             rows = order == m
             t = self._tables[m]
             h = contexts[m][rows]
-            ci, seen_context = _lookup(t.contexts, h)
-            gi, seen_gram = _lookup(t.grams, h[:, None] * V + (words[rows] if words.shape[0] > 1 else words))
-            c_hw = np.where(seen_gram, t.count[gi], 0)
-            c_h = np.where(seen_context, t.context_count[ci], 0)[:, None]
+            c_hw = np.zeros((h.size, shape[1]), dtype=np.int64)
+            c_h = np.zeros((h.size, 1), dtype=np.int64)
+            if t.grams.size:  # an order can be empty: a training stream shorter than m tokens
+                ci, seen_context = _lookup(t.contexts, h)
+                gi, seen_gram = _lookup(t.grams, h[:, None] * V + (words[rows] if words.shape[0] > 1 else words))
+                c_hw = np.where(seen_gram, t.count[gi], 0)
+                c_h = np.where(seen_context, t.context_count[ci], 0)[:, None]
             denom = c_h + self.k * V
             with np.errstate(invalid="ignore", divide="ignore"):
                 p[rows] = np.where(denom > 0, (c_hw + self.k) / np.where(denom > 0, denom, 1), 1.0 / V)
@@ -454,7 +457,7 @@ class NGramLM:
             raise ValueError(f"NGramLM.{what}: context token(s) {bad[:10]} are not in the vocabulary")
         if self.boundary is not None:
             ids = np.concatenate([np.full(self.n - 1, self._boundary_id), ids])
-        ids = ids[ids.size - (self.n - 1):] if self.n > 1 else ids[:0]
+        ids = ids[max(ids.size - (self.n - 1), 0):] if self.n > 1 else ids[:0]
         row = np.zeros((1, self.n - 1), dtype=np.int64)
         if ids.size:
             row[0, row.shape[1] - ids.size:] = ids
@@ -488,7 +491,7 @@ class NGramLM:
         m = int(min(history[0] + 1, self.n))
         t = self._tables[m]
         gi, seen = _lookup(t.grams, self._context_codes(row)[m][0] * len(self.vocab) + np.arange(len(self.vocab)))
-        return np.where(seen, t.count[gi], 0)
+        return np.where(seen, t.count[gi], 0) if t.grams.size else np.zeros(len(self.vocab), dtype=np.int64)
 
     def count(self, ngram) -> int:
         """C(w_1 .. w_m) for m <= n: how often these m tokens end a counted position."""

@@ -151,6 +151,13 @@ def reference_kneser_ney(seqs, n, boundary, discount, vocab):
             p = max(a[w] - discount, 0) / total + gamma / total * p
         return p
 
+    def add_k_prob(w, history, k):
+        m = min(len(history) + 1, n)
+        h = tuple(history[len(history) - (m - 1) :]) if m > 1 else ()
+        c_h = sum(counts[m][h + (v,)] for v in vocab)
+        return (counts[m][h + (w,)] + k) / (c_h + k * len(vocab))
+
+    prob.add_k = add_k_prob
     return prob
 
 
@@ -161,7 +168,7 @@ def reference_kneser_ney(seqs, n, boundary, discount, vocab):
     train=st.lists(st.text("abc", min_size=1, max_size=7), min_size=1, max_size=5),
     held_out=st.text("abc", min_size=1, max_size=6),
 )
-def test_kneser_ney_matches_the_slow_reference(n, with_boundary, train, held_out):
+def test_kneser_ney_and_add_k_match_the_slow_reference(n, with_boundary, train, held_out):
     boundary = "." if with_boundary else None
     data = train if with_boundary else "".join(train)
     lm = NGramLM(n, "kn", boundary=boundary, discounts=0.6).fit(data, vocab="abc")
@@ -172,6 +179,12 @@ def test_kneser_ney_matches_the_slow_reference(n, with_boundary, train, held_out
         expected = [math.log(ref(toks[i], toks[max(0, i - n + 1) : i])) for i in range(first, len(toks))]
         got = lm.log_probs([seq] if with_boundary else seq)
         np.testing.assert_allclose(got, expected, rtol=1e-10)
+        # prob(token, sequence so far) walks the other code path (whole distributions)
+        real = list(seq) + ([boundary] if with_boundary else [])
+        np.testing.assert_allclose([lm.prob(t, seq[:i]) for i, t in enumerate(real)], np.exp(expected), rtol=1e-10)
+        add_k = NGramLM(n, "add_k", k=0.3, boundary=boundary).fit(data, vocab="abc")
+        expected_k = [math.log(ref.add_k(toks[i], toks[max(0, i - n + 1) : i], 0.3)) for i in range(first, len(toks))]
+        np.testing.assert_allclose(add_k.log_probs([seq] if with_boundary else seq), expected_k, rtol=1e-10)
 
 
 @pytest.mark.parametrize("smoothing", ["mle", "add_k", "kneser_ney"])
