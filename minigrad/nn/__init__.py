@@ -5,3 +5,8 @@ from .layers import (
     MSELoss, ReLU, Sigmoid, Softmax, Tanh,
 )
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .attention import KVCache, MultiheadAttention  # noqa: E402
+from .transformer import (  # noqa: E402
+    LearnedPositionalEmbedding, SinusoidalPositionalEmbedding, Transformer, TransformerDecoder,
+    TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+)

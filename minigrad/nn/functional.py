@@ -147,3 +147,5 @@ __all__ = [
     "layer_norm", "dropout", "cross_entropy", "nll_loss", "mse_loss",
     "binary_cross_entropy_with_logits", "one_hot", "pad", "where",
 ]
+
+from .attention import scaled_dot_product_attention  # noqa: E402  (attention imports this module)
