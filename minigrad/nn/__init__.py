@@ -5,6 +5,7 @@ from .layers import (
     MSELoss, ReLU, Sigmoid, Softmax, Tanh,
 )
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .attention import KVCache, MultiheadAttention  # noqa: E402
 from .transformer import (  # noqa: E402
     LearnedPositionalEmbedding, SinusoidalPositionalEmbedding, Transformer, TransformerDecoder,

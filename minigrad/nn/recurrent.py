@@ -1,0 +1,779 @@
+"""Recurrent layers: RNN, LSTM, GRU and their cells, with PyTorch's arguments, names and results.
+
+    lstm = nn.LSTM(input_size=64, hidden_size=256, num_layers=2, batch_first=True)
+    output, (h_n, c_n) = lstm(x)          # x: (batch, time, 64) -> output: (batch, time, 256)
+
+The equations (one time step; x_t the input, h the previous hidden state, * elementwise):
+
+    RNN    h_t = tanh(x_t W_ih^T + b_ih + h W_hh^T + b_hh)            (or relu)
+    LSTM   i, f, g, o = split(x_t W_ih^T + b_ih + h W_hh^T + b_hh)    gate order i, f, g, o
+           c_t = sigmoid(f) * c + sigmoid(i) * tanh(g)                the cell state is a sum
+           h_t = sigmoid(o) * tanh(c_t)
+    GRU    r, z, n = the thirds of x_t W_ih^T + b_ih and of h W_hh^T + b_hh (order r, z, n)
+           see `gru_step` for the equations and how PyTorch's form maps onto the lecture's
+
+They are written out with Tensor ops in `rnn_step`, `lstm_step` and `gru_step`: the readable
+definition. Training runs a fused kernel instead (`RNNScan`, `LSTMScan`, `GRUScan`), for speed:
+
+* The input's share of the gates, x_t W_ih^T + b_ih, does not depend on h, so it is computed for
+  all time steps with one matmul before the loop; only h W_hh^T runs step by step.
+* One graph node per layer and direction runs the whole time loop on raw arrays and keeps what
+  backpropagation through time needs; its backward runs the loop in reverse on raw arrays and
+  sums dL/dW_hh over time with one matmul at the end. Per step: one matmul and a few
+  elementwise ops, no Python-level graph.
+* For a second derivative (create_graph=True) the kernel differentiates its composite, the same
+  loop written with the step functions above; a test checks that the two agree.
+
+Parameters follow PyTorch exactly (names, shapes, gate order, init U(-1/sqrt(H), 1/sqrt(H))), so a
+state dict copies across in either direction: `weight_ih_l{k}` (G*H, in), `weight_hh_l{k}` (G*H, H),
+`bias_ih_l{k}`, `bias_hh_l{k}` (G*H,), with the suffix `_reverse` for the backward direction of a
+bidirectional layer; G = 1 (RNN), 4 (LSTM), 3 (GRU).
+
+Padding. PyTorch runs padded batches through `pack_padded_sequence`; here `forward(..., lengths=)`
+does the same job: row b of the batch holds lengths[b] real steps followed by padding. The padded
+steps leave the state unchanged (so h_n is the state after the last real step, and the backward
+direction of a bidirectional layer starts at each row's own last step) and their outputs are zero,
+which is what `pad_packed_sequence` returns.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import creation
+from ..backend import xp_of
+from ..ops.fused import Fused
+from ..tensor import Tensor, cat, stack, where
+from . import functional as F
+from . import init
+from .module import Module, Parameter
+
+
+# -- the equations, one time step, with Tensor ops ---------------------------------------------
+# `gi` is the input's share of the gates, x_t W_ih^T + b_ih; the layers compute it for all time
+# steps at once. The cells below compute the same thing for a single step.
+def rnn_step(gi, h, weight_hh, bias_hh=None, nonlinearity="tanh"):
+    """h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)   (relu instead of tanh if asked)"""
+    pre = gi + F.linear(h, weight_hh, bias_hh)
+    return pre.tanh() if nonlinearity == "tanh" else pre.relu()
+
+
+def lstm_step(gi, h, c, weight_hh, bias_hh=None):
+    """One LSTM step (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000).
+
+    The cell state is updated by a sum, c_t = f * c_{t-1} + i * g: with the forget gate open
+    (f near 1), dc_t/dc_{t-1} = f stays near 1 across many steps, the "constant error carousel"
+    that lets a gradient cross long time lags without vanishing.
+    """
+    gates = gi + F.linear(h, weight_hh, bias_hh)
+    i, f, g, o = gates.chunk(4, dim=-1)        # PyTorch's gate order
+    i = i.sigmoid()                            # input gate: how much of the candidate to write
+    f = f.sigmoid()                            # forget gate: how much of the old cell to keep
+    g = g.tanh()                               # candidate cell values
+    o = o.sigmoid()                            # output gate: how much of the cell to show
+    c = f * c + i * g
+    h = o * c.tanh()
+    return h, c
+
+
+def gru_step(gi, h, weight_hh, bias_hh=None):
+    """One GRU step (Cho et al. 2014), in PyTorch's parameterisation.
+
+    The lecture writes, with [a, b] a concatenation,
+        z_t = sigmoid(W_z [h_{t-1}, x_t])                  update gate
+        r_t = sigmoid(W_r [h_{t-1}, x_t])                  reset gate
+        h~_t = tanh(W [r_t * h_{t-1}, x_t])                candidate
+        h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
+    PyTorch (and so this code) splits each W into an input part (W_i*, in weight_ih) and a hidden
+    part (W_h*, in weight_hh), each with a bias, and differs in two places:
+    1. its z weights the OLD state: h_t = (1 - z) * h~ + z * h_{t-1}. PyTorch's z is the
+       lecture's 1 - z; since 1 - sigmoid(a) = sigmoid(-a), the lecture's update gate is PyTorch's
+       with the z rows of both weights and biases negated. Same family of models.
+    2. it resets after the matmul: h~ = tanh(W_in x + b_in + r * (W_hn h + b_hn)), where the
+       lecture resets before it, tanh(W_in x + W_hn (r * h)). These are different functions (r
+       scales the rows of W_hn h rather than the entries of h); no renaming of weights maps one
+       onto the other. PyTorch's form ("reset after", as in cuDNN) lets h W_hh^T be one matmul
+       for all three gates. Parity tests follow PyTorch.
+    """
+    gh = F.linear(h, weight_hh, bias_hh)
+    gi_r, gi_z, gi_n = gi.chunk(3, dim=-1)     # PyTorch's gate order r, z, n
+    gh_r, gh_z, gh_n = gh.chunk(3, dim=-1)
+    r = (gi_r + gh_r).sigmoid()                # reset gate    r_t
+    z = (gi_z + gh_z).sigmoid()                # update gate   z_t (PyTorch's: share of the OLD state)
+    h_tilde = (gi_n + r * gh_n).tanh()         # candidate     h~_t (reset applied after the matmul)
+    return (1 - z) * h_tilde + z * h
+
+
+# -- fused kernels: the whole time loop of one layer and direction as one graph node -------------
+def _sigmoid_(a):
+    """sigmoid in place, by the tanh form (never overflows): (1 + tanh(a/2)) / 2."""
+    xp = xp_of(a)
+    a *= 0.5
+    xp.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+    return a
+
+
+def _order(T, reverse):
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _float_mask(mask, dtype):
+    """(T, B) bool -> (T, B, 1) of 0/1 in the kernel's dtype, or None."""
+    return None if mask is None else mask[:, :, None].astype(dtype)
+
+
+def _composite_scan(step, gi, states, mask, reverse):
+    """The time loop with Tensor ops: outputs and final states stacked as the kernels return them.
+
+    `step(gi_t, *states) -> new states` (the first state is h). Padded steps keep the old state and
+    output zeros, as in the kernels.
+    """
+    T = gi.shape[0]
+    m = None
+    if mask is not None:
+        m = Tensor._make(mask[:, :, None], False, None)
+    outs = [None] * T
+    for t in _order(T, reverse):
+        new = step(gi[t], *states)
+        if not isinstance(new, tuple):
+            new = (new,)
+        if m is None:
+            states = new
+            outs[t] = new[0]
+        else:
+            states = tuple(where(m[t], n, s) for n, s in zip(new, states))
+            outs[t] = where(m[t], new[0], new[0] * 0.0)
+    return stack(outs + list(states), dim=0)
+
+
+class _Scan(Fused):
+    """Shared plumbing of the kernels: checks and dropping saved arrays after backward."""
+
+    def release(self):
+        super().release()
+        self.saved = None
+
+    @staticmethod
+    def _check(name, gi, h0, weight_hh, gates):
+        T, B, G = gi.shape
+        H = weight_hh.shape[1]
+        if G != gates * H or weight_hh.shape[0] != gates * H or h0.shape != (B, H):
+            raise ValueError(
+                f"{name}: shapes do not fit: gi {gi.shape} (time, batch, {gates}*hidden), "
+                f"h0 {h0.shape} (batch, hidden), weight_hh {weight_hh.shape} ({gates}*hidden, hidden)"
+            )
+        return T, B, H
+
+
+class RNNScan(_Scan):
+    """h_t = act(gi_t + h_{t-1} W_hh^T + b_hh) for all t; returns [h_1 .. h_T, h_n] stacked.
+
+    Backward: with a_t = act'(pre_t) * dL/dh_t,  dL/dgi_t = a_t,  dL/dh_{t-1} += a_t W_hh,
+    dL/dW_hh = sum_t a_t^T h_{t-1},  dL/db_hh = sum_t a_t.
+    """
+
+    def forward(ctx, gi, h0, weight_hh, bias_hh=None, mask=None, reverse=False, nonlinearity="tanh"):
+        xp = xp_of(gi)
+        T, B, H = ctx._check("RNN", gi, h0, weight_hh, 1)
+        ctx.save_inputs()
+        ctx.kwargs = dict(mask=mask, reverse=reverse, nonlinearity=nonlinearity)
+        x = gi + bias_hh if bias_hh is not None else gi
+        w = weight_hh.T
+        h_prev = xp.empty((T, B, H), dtype=gi.dtype)
+        h_new = xp.empty((T, B, H), dtype=gi.dtype)
+        out = xp.empty((T + 1, B, H), dtype=gi.dtype)
+        m = _float_mask(mask, gi.dtype)
+        h = h0
+        for t in _order(T, reverse):
+            h_prev[t] = h
+            a = h_new[t]
+            xp.matmul(h, w, out=a)
+            a += x[t]
+            if nonlinearity == "tanh":
+                xp.tanh(a, out=a)
+            else:
+                xp.maximum(a, 0, out=a)
+            if m is None:
+                h = a
+                out[t] = a
+            else:
+                h = a * m[t] + h * (1 - m[t])
+                out[t] = a * m[t]
+        out[T] = h
+        ctx.saved = (h_prev, h_new, m)
+        return out
+
+    def fast_backward(ctx, gy):
+        h_prev, h_new, m = ctx.saved
+        _, _, weight_hh, bias_hh = ctx.inputs
+        W = weight_hh.data
+        T = h_new.shape[0]
+        dpre = xp_of(gy).empty_like(h_new)
+        dh = gy[T].copy()
+        for t in reversed(_order(T, ctx.kwargs["reverse"])):
+            dhn = dh + gy[t]
+            if m is not None:
+                keep = dh * (1 - m[t])
+                dhn *= m[t]
+            d = dpre[t]
+            if ctx.kwargs["nonlinearity"] == "tanh":
+                xp_of(d).multiply(dhn, 1 - h_new[t] * h_new[t], out=d)
+            else:
+                xp_of(d).multiply(dhn, h_new[t] > 0, out=d)
+            dh = d @ W
+            if m is not None:
+                dh += keep
+        H = W.shape[1]
+        dW = dpre.reshape(-1, H).T @ h_prev.reshape(-1, H)
+        db = dpre.sum(axis=(0, 1)) if bias_hh is not None else None
+        return dpre, dh, dW, db
+
+    @staticmethod
+    def composite(gi, h0, weight_hh, bias_hh=None, mask=None, reverse=False, nonlinearity="tanh"):
+        def step(g, h):
+            return rnn_step(g, h, weight_hh, bias_hh, nonlinearity)
+
+        return _composite_scan(step, gi, (h0,), mask, reverse)
+
+
+class LSTMScan(_Scan):
+    """The LSTM over all t; returns [h_1 .. h_T, h_n, c_n] stacked along dim 0.
+
+    Backward through time, with dh, dc the gradients reaching h_t, c_t and tc = tanh(c_t):
+        dc_t += dh * o * (1 - tc^2)          (c_t reaches the loss through h_t as well)
+        do = dh * tc,  di = dc_t * g,  dg = dc_t * i,  df = dc_t * c_{t-1}
+        d(gate pre-activations) = di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)   =: dG_t
+        dh_{t-1} = dG_t W_hh,  dc_{t-1} = dc_t * f   (the carousel: a product of forget gates)
+        dL/dgi_t = dG_t,  dL/dW_hh = sum_t dG_t^T h_{t-1},  dL/db_hh = sum_t dG_t
+    """
+
+    def forward(ctx, gi, h0, c0, weight_hh, bias_hh=None, mask=None, reverse=False):
+        xp = xp_of(gi)
+        T, B, H = ctx._check("LSTM", gi, h0, weight_hh, 4)
+        if c0.shape != h0.shape:
+            raise ValueError(f"LSTM: c0 has shape {c0.shape}, expected {h0.shape} like h0")
+        ctx.save_inputs()
+        ctx.kwargs = dict(mask=mask, reverse=reverse)
+        dt = gi.dtype
+        x = gi + bias_hh if bias_hh is not None else gi
+        w = xp.ascontiguousarray(weight_hh.T)  # (H, 4H): a row-major right operand is the faster matmul
+        # scale the pre-activations so that one tanh serves all four gates:
+        # sigmoid(a) = (1 + tanh(a/2)) / 2 for i, f, o, and tanh(a) for g
+        scale = xp.full(4 * H, 0.5, dtype=dt)
+        scale[2 * H:3 * H] = 1.0
+        acts = xp.empty((T, B, 4 * H), dtype=dt)   # i, f, g, o after their nonlinearities
+        h_prev = xp.empty((T, B, H), dtype=dt)
+        c_prev = xp.empty((T, B, H), dtype=dt)
+        tanh_c = xp.empty((T, B, H), dtype=dt)
+        out = xp.empty((T + 2, B, H), dtype=dt)
+        m = _float_mask(mask, dt)
+        h, c = h0, c0
+        for t in _order(T, reverse):
+            h_prev[t] = h
+            c_prev[t] = c
+            a = acts[t]
+            xp.matmul(h, w, out=a)
+            a += x[t]
+            a *= scale
+            xp.tanh(a, out=a)
+            for s in (slice(0, 2 * H), slice(3 * H, 4 * H)):  # i, f and o: tanh -> sigmoid
+                a[:, s] *= 0.5
+                a[:, s] += 0.5
+            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            c_new = f * c
+            c_new += i * g
+            tc = xp.tanh(c_new, out=tanh_c[t])
+            h_new = o * tc
+            if m is None:
+                h, c = h_new, c_new
+                out[t] = h_new
+            else:
+                keep = 1 - m[t]
+                h = h_new * m[t] + h * keep
+                c = c_new * m[t] + c * keep
+                out[t] = h_new * m[t]
+        out[T] = h
+        out[T + 1] = c
+        ctx.saved = (acts, h_prev, c_prev, tanh_c, m)
+        return out
+
+    def fast_backward(ctx, gy):
+        acts, h_prev, c_prev, tanh_c, m = ctx.saved
+        _, _, _, weight_hh, bias_hh = ctx.inputs
+        W = weight_hh.data
+        T, B, G = acts.shape
+        H = G // 4
+        dG = xp_of(gy).empty_like(acts)
+        dh = gy[T].copy()
+        dc = gy[T + 1].copy()
+        for t in reversed(_order(T, ctx.kwargs["reverse"])):
+            a = acts[t]
+            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            tc = tanh_c[t]
+            if m is not None:  # a padded step passed the state through unchanged
+                keep_h, keep_c = dh * (1 - m[t]), dc * (1 - m[t])
+                dh = (dh + gy[t]) * m[t]
+                dc = dc * m[t]
+            else:
+                dh = dh + gy[t]
+            d = dG[t]
+            oh = dh * o
+            dc = dc + oh * (1 - tc * tc)
+            d[:, 3 * H:] = oh * tc * (1 - o)
+            d[:, :H] = dc * g * i * (1 - i)
+            d[:, H:2 * H] = dc * c_prev[t] * f * (1 - f)
+            d[:, 2 * H:3 * H] = dc * i * (1 - g * g)
+            dh = d @ W
+            dc = dc * f
+            if m is not None:
+                dh += keep_h
+                dc += keep_c
+        dW = dG.reshape(-1, G).T @ h_prev.reshape(-1, H)
+        db = dG.sum(axis=(0, 1)) if bias_hh is not None else None
+        return dG, dh, dc, dW, db
+
+    @staticmethod
+    def composite(gi, h0, c0, weight_hh, bias_hh=None, mask=None, reverse=False):
+        def step(g, h, c):
+            return lstm_step(g, h, c, weight_hh, bias_hh)
+
+        return _composite_scan(step, gi, (h0, c0), mask, reverse)
+
+
+class GRUScan(_Scan):
+    """The GRU over all t (PyTorch's form, see `gru_step`); returns [h_1 .. h_T, h_n] stacked.
+
+    With gh = h_{t-1} W_hh^T + b_hh = [gh_r, gh_z, gh_n] and h_t = n + z * (h_{t-1} - n):
+        dn = dh (1 - z),  dz = dh (h_{t-1} - n),  dh_{t-1} = dh z + dGh_t W_hh
+        dn_pre = dn (1 - n^2),  dr = dn_pre * gh_n
+        dL/dgi_t = [dr r(1-r), dz z(1-z), dn_pre],  dGh_t = [dr r(1-r), dz z(1-z), dn_pre * r]
+        dL/dW_hh = sum_t dGh_t^T h_{t-1},  dL/db_hh = sum_t dGh_t
+    """
+
+    def forward(ctx, gi, h0, weight_hh, bias_hh=None, mask=None, reverse=False):
+        xp = xp_of(gi)
+        T, B, H = ctx._check("GRU", gi, h0, weight_hh, 3)
+        ctx.save_inputs()
+        ctx.kwargs = dict(mask=mask, reverse=reverse)
+        dt = gi.dtype
+        w = weight_hh.T
+        acts = xp.empty((T, B, 3 * H), dtype=dt)   # r, z, n after their nonlinearities
+        gh_n = xp.empty((T, B, H), dtype=dt)       # W_hn h + b_hn, what r multiplies
+        h_prev = xp.empty((T, B, H), dtype=dt)
+        out = xp.empty((T + 1, B, H), dtype=dt)
+        m = _float_mask(mask, dt)
+        h = h0
+        for t in _order(T, reverse):
+            h_prev[t] = h
+            gh = h @ w
+            if bias_hh is not None:
+                gh += bias_hh
+            a = acts[t]
+            xp.add(gi[t, :, :2 * H], gh[:, :2 * H], out=a[:, :2 * H])
+            _sigmoid_(a[:, :2 * H])
+            r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+            gh_n[t] = gh[:, 2 * H:]
+            xp.multiply(r, gh_n[t], out=n)
+            n += gi[t, :, 2 * H:]
+            xp.tanh(n, out=n)
+            h_new = h - n
+            h_new *= z
+            h_new += n
+            if m is None:
+                h = h_new
+                out[t] = h_new
+            else:
+                h = h_new * m[t] + h * (1 - m[t])
+                out[t] = h_new * m[t]
+        out[T] = h
+        ctx.saved = (acts, gh_n, h_prev, m)
+        return out
+
+    def fast_backward(ctx, gy):
+        acts, gh_n, h_prev, m = ctx.saved
+        _, _, weight_hh, bias_hh = ctx.inputs
+        W = weight_hh.data
+        T, B, G = acts.shape
+        H = G // 3
+        xp = xp_of(gy)
+        dGi = xp.empty_like(acts)
+        dGh = xp.empty_like(acts)
+        dh = gy[T].copy()
+        for t in reversed(_order(T, ctx.kwargs["reverse"])):
+            a = acts[t]
+            r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+            if m is not None:  # a padded step passed the state through unchanged
+                keep = dh * (1 - m[t])
+                dh = (dh + gy[t]) * m[t]
+            else:
+                dh = dh + gy[t]
+            dn_pre = dh * (1 - z) * (1 - n * n)
+            dr_pre = dn_pre * gh_n[t] * r * (1 - r)
+            dz_pre = dh * (h_prev[t] - n) * z * (1 - z)
+            di, dhh = dGi[t], dGh[t]
+            di[:, :H] = dr_pre
+            di[:, H:2 * H] = dz_pre
+            di[:, 2 * H:] = dn_pre
+            dhh[:, :2 * H] = di[:, :2 * H]
+            xp.multiply(dn_pre, r, out=dhh[:, 2 * H:])
+            dh = dh * z + dhh @ W
+            if m is not None:
+                dh += keep
+        dW = dGh.reshape(-1, G).T @ h_prev.reshape(-1, H)
+        db = dGh.sum(axis=(0, 1)) if bias_hh is not None else None
+        return dGi, dh, dW, db
+
+    @staticmethod
+    def composite(gi, h0, weight_hh, bias_hh=None, mask=None, reverse=False):
+        def step(g, h):
+            return gru_step(g, h, weight_hh, bias_hh)
+
+        return _composite_scan(step, gi, (h0,), mask, reverse)
+
+
+# -- modules --------------------------------------------------------------------------------------
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+def _check_sizes(who, input_size, hidden_size):
+    for name, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{who}: {name} must be a positive int, got {v!r}")
+
+
+def _rnn_mode(who, nonlinearity):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{who}: unknown nonlinearity {nonlinearity!r}; use 'tanh' or 'relu'")
+    return "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+
+
+def _scan(mode, gi, states, weight_hh, bias_hh, mask, reverse):
+    """Run one layer and direction; returns (output (T, B, H), final states)."""
+    T = gi.shape[0]
+    if mode == "LSTM":
+        y = LSTMScan.apply(gi, states[0], states[1], weight_hh, bias_hh, mask=mask, reverse=reverse)
+        return y[:T], (y[T], y[T + 1])
+    if mode == "GRU":
+        y = GRUScan.apply(gi, states[0], weight_hh, bias_hh, mask=mask, reverse=reverse)
+    else:
+        nl = "tanh" if mode == "RNN_TANH" else "relu"
+        y = RNNScan.apply(gi, states[0], weight_hh, bias_hh, mask=mask, reverse=reverse, nonlinearity=nl)
+    return y[:T], (y[T],)
+
+
+def _check_dtype(who, x, weight):
+    if x.dtype != weight.dtype:
+        raise TypeError(
+            f"{who}: input has dtype {x.dtype} but the weights are {weight.dtype}; "
+            f"cast one to match (module.double() / module.float(), or x.to({weight.dtype}))"
+        )
+
+
+class RNNBase(Module):
+    """The shared body of RNN, LSTM and GRU: parameters, checks, and the layer/direction loop."""
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__()
+        who = type(self).__name__
+        _check_sizes(who, input_size, hidden_size)
+        if not isinstance(num_layers, (int, np.integer)) or num_layers < 1:
+            raise ValueError(f"{who}: num_layers must be an int >= 1, got {num_layers!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+            raise ValueError(f"{who}: dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"{who}: dropout={dropout} acts between recurrent layers only, so with num_layers=1 "
+                "it does nothing (as in PyTorch); add layers or apply nn.Dropout to the output",
+                stacklevel=3,
+            )
+        self.mode = mode
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional = bidirectional
+        gate_size = _GATES[mode] * hidden_size
+        num_directions = 2 if bidirectional else 1
+        self._weight_names = []  # per (layer, direction): [w_ih, w_hh, b_ih, b_hh] (PyTorch's order)
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * num_directions
+            for direction in range(num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+                names = [f"weight_ih{suffix}", f"weight_hh{suffix}"]
+                setattr(self, names[0], Parameter(creation.zeros(gate_size, layer_input, dtype=dtype, device=device)))
+                setattr(self, names[1], Parameter(creation.zeros(gate_size, hidden_size, dtype=dtype, device=device)))
+                if bias:
+                    names += [f"bias_ih{suffix}", f"bias_hh{suffix}"]
+                    setattr(self, names[2], Parameter(creation.zeros(gate_size, dtype=dtype, device=device)))
+                    setattr(self, names[3], Parameter(creation.zeros(gate_size, dtype=dtype, device=device)))
+                self._weight_names.append(names)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Every weight and bias ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), as in PyTorch."""
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -k, k)
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    def _layer_params(self, index):
+        names = self._weight_names[index]
+        w_ih, w_hh = getattr(self, names[0]), getattr(self, names[1])
+        b_ih = getattr(self, names[2]) if self.bias else None
+        b_hh = getattr(self, names[3]) if self.bias else None
+        return w_ih, w_hh, b_ih, b_hh
+
+    def _lengths_mask(self, lengths, T, B, xp):
+        who = type(self).__name__
+        arr = lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
+        if arr.dtype.kind not in "iu" or arr.shape != (B,):
+            raise ValueError(
+                f"{who}: lengths must be {B} integers (one per batch row), got dtype {arr.dtype} and shape {arr.shape}"
+            )
+        if arr.size and (arr.min() < 1 or arr.max() > T):
+            raise ValueError(f"{who}: every length must lie in [1, {T}] (the time dim), got {arr.tolist()}")
+        mask = np.arange(T)[:, None] < arr[None, :]
+        return xp.asarray(mask)
+
+    def _initial_states(self, hx, B, x):
+        """(h0,) or (h0, c0), each (num_layers * num_directions, B, H) or None."""
+        who = type(self).__name__
+        n_states = 2 if self.mode == "LSTM" else 1
+        if hx is None:
+            return None
+        if n_states == 2:
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise TypeError(f"{who}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
+            states = tuple(hx)
+        else:
+            if isinstance(hx, (tuple, list)):
+                raise TypeError(f"{who}: hx must be one tensor h_0, got a {type(hx).__name__}")
+            states = (hx,)
+        expected = (self.num_layers * self.num_directions, B, self.hidden_size)
+        for name, s in zip(("h_0", "c_0"), states):
+            if not isinstance(s, Tensor) or tuple(s.shape) != expected:
+                got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
+                raise ValueError(
+                    f"{who}: {name} must have shape (num_layers * num_directions, batch, hidden_size) = "
+                    f"{expected}, got {got}"
+                )
+            _check_dtype(who, s, x)
+        return states
+
+    def forward(self, input, hx=None, *, lengths=None):
+        """input: (T, B, input_size), or (B, T, input_size) with batch_first, or (T, input_size).
+
+        Returns (output, h_n) for RNN/GRU and (output, (h_n, c_n)) for LSTM, as PyTorch does:
+        output (T, B, num_directions * H) holds the last layer's h_t for every t; h_n and c_n
+        (num_layers * num_directions, B, H) hold every layer's final state. `lengths` (B ints)
+        marks the real steps of a right-padded batch (see the module docstring).
+        """
+        who = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{who}: input must be a Tensor, got {type(input).__name__}")
+        if input.ndim not in (2, 3):
+            raise ValueError(
+                f"{who}: expected input of 2 dims (time, features) or 3 dims "
+                f"({'batch, time' if self.batch_first else 'time, batch'}, features), got shape {tuple(input.shape)}"
+            )
+        if input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{who}: input has {input.shape[-1]} features (shape {tuple(input.shape)}) but input_size={self.input_size}"
+            )
+        w0 = getattr(self, self._weight_names[0][0])
+        _check_dtype(who, input, w0)
+        unbatched = input.ndim == 2
+        if unbatched:
+            input = input.unsqueeze(1)
+            if hx is not None:
+                hx = tuple(s.unsqueeze(1) for s in hx) if isinstance(hx, (tuple, list)) else hx.unsqueeze(1)
+        elif self.batch_first:
+            input = input.transpose(0, 1)
+        T, B, _ = input.shape
+        if T == 0:
+            raise ValueError(f"{who}: the input has no time steps (shape {tuple(input.shape)})")
+        states = self._initial_states(hx, B, input)
+        mask = None if lengths is None else self._lengths_mask(lengths, T, B, input.xp)
+        n_states = 2 if self.mode == "LSTM" else 1
+        finals = [[] for _ in range(n_states)]
+        layer_input = input
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                index = layer * self.num_directions + direction
+                w_ih, w_hh, b_ih, b_hh = self._layer_params(index)
+                if states is None:
+                    zero = Tensor._make(input.xp.zeros((B, self.hidden_size), dtype=input.dtype), False, None)
+                    init_states = (zero,) * n_states
+                else:
+                    init_states = tuple(s[index] for s in states)
+                # the input's share of the gates for all T steps at once: one (T*B, in) matmul
+                gi = F.linear(layer_input.reshape(T * B, -1), w_ih, b_ih).reshape(T, B, -1)
+                out, last = _scan(self.mode, gi, init_states, w_hh, b_hh, mask, reverse=direction == 1)
+                outputs.append(out)
+                for k in range(n_states):
+                    finals[k].append(last[k])
+            layer_input = outputs[0] if len(outputs) == 1 else cat(outputs, dim=-1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, True)
+        output = layer_input
+        finals = [stack(f, dim=0) for f in finals]
+        if unbatched:
+            output = output.squeeze(1)
+            finals = [f.squeeze(1) for f in finals]
+        elif self.batch_first:
+            output = output.transpose(0, 1)
+        if self.mode == "LSTM":
+            return output, (finals[0], finals[1])
+        return output, finals[0]
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh) (or relu), like torch.nn.RNN."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__(_rnn_mode("RNN", nonlinearity), input_size, hidden_size, num_layers, bias,
+                         batch_first, dropout, bidirectional, device, dtype)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(RNNBase):
+    """Long short-term memory (see `lstm_step`), like torch.nn.LSTM; returns (output, (h_n, c_n))."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit (see `gru_step` for PyTorch's form and the lecture's), like torch.nn.GRU."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype)
+
+
+class RNNCellBase(Module):
+    """One time step: `weight_ih` (G*H, in), `weight_hh` (G*H, H), `bias_ih`, `bias_hh`, as in PyTorch.
+
+    forward(input, hx) takes input (B, input_size) or (input_size,) and returns the new state; it
+    runs the same fused kernel as the layers, over one step.
+    """
+
+    def __init__(self, mode, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__()
+        _check_sizes(type(self).__name__, input_size, hidden_size)
+        self.mode = mode
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        G = _GATES[mode] * hidden_size
+        self.weight_ih = Parameter(creation.zeros(G, input_size, dtype=dtype, device=device))
+        self.weight_hh = Parameter(creation.zeros(G, hidden_size, dtype=dtype, device=device))
+        self.bias_ih = Parameter(creation.zeros(G, dtype=dtype, device=device)) if bias else None
+        self.bias_hh = Parameter(creation.zeros(G, dtype=dtype, device=device)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        k = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -k, k)
+
+    def _step(self, input, states):
+        who = type(self).__name__
+        if not isinstance(input, Tensor) or input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
+            got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
+            raise ValueError(f"{who}: expected input of shape (batch, {self.input_size}) or ({self.input_size},), got {got}")
+        _check_dtype(who, input, self.weight_ih)
+        unbatched = input.ndim == 1
+        if unbatched:
+            input = input.unsqueeze(0)
+        B = input.shape[0]
+        if states is None:
+            zero = Tensor._make(input.xp.zeros((B, self.hidden_size), dtype=input.dtype), False, None)
+            states = (zero,) * (2 if self.mode == "LSTM" else 1)
+        else:
+            fixed = []
+            for s in states:
+                s = s.unsqueeze(0) if unbatched and isinstance(s, Tensor) and s.ndim == 1 else s
+                if not isinstance(s, Tensor) or tuple(s.shape) != (B, self.hidden_size):
+                    got = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
+                    raise ValueError(f"{who}: the state must have shape ({B}, {self.hidden_size}), got {got}")
+                _check_dtype(who, s, self.weight_ih)
+                fixed.append(s)
+            states = tuple(fixed)
+        gi = F.linear(input, self.weight_ih, self.bias_ih).unsqueeze(0)
+        _, last = _scan(self.mode, gi, states, self.weight_hh, self.bias_hh, None, False)
+        if unbatched:
+            last = tuple(s.squeeze(0) for s in last)
+        return last
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.mode == "RNN_RELU":
+            s += ", nonlinearity='relu'"
+        return s
+
+
+class RNNCell(RNNCellBase):
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) (or relu), like torch.nn.RNNCell."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
+        super().__init__(_rnn_mode("RNNCell", nonlinearity), input_size, hidden_size, bias, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        return self._step(input, None if hx is None else (hx,))[0]
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step (see `lstm_step`): forward(input, (h, c)) -> (h', c'), like torch.nn.LSTMCell."""
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, bias, device, dtype)
+
+    def forward(self, input, hx=None):
+        if hx is not None and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
+            raise TypeError(f"LSTMCell: hx must be a tuple (h, c), got {type(hx).__name__}")
+        return self._step(input, hx)
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step (see `gru_step`), like torch.nn.GRUCell."""
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, bias, device, dtype)
+
+    def forward(self, input, hx=None):
+        return self._step(input, None if hx is None else (hx,))[0]
+
+
+__all__ = [
+    "RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell",
+    "rnn_step", "lstm_step", "gru_step", "RNNScan", "LSTMScan", "GRUScan",
+]
