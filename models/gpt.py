@@ -1,0 +1,457 @@
+"""GPT: a decoder-only Transformer language model, in the shape of nanoGPT (and of GPT-2).
+
+    x_0 = W_te[idx] + W_pe[0..T-1]                   token + learned position embeddings
+    x   = x + attn(ln_1(x))                          causal self-attention, pre-LayerNorm
+    x   = x + mlp(ln_2(x))                           mlp(x) = c_proj(gelu(c_fc(x))), 4x wide
+    logits = ln_f(x) @ W_te^T                        the output head shares the embedding
+
+Parameter names follow nanoGPT / Hugging Face GPT-2 (transformer.wte, transformer.h.0.attn.c_attn,
+...), so `GPT.from_hf` reads a GPT-2 checkpoint folder directly. GPT-2 stores its projections
+as `Conv1D` with weights (in, out), the transpose of a Linear's; from_hf transposes them.
+
+    model = GPT(GPTConfig(block_size=64, vocab_size=65, n_layer=4, n_head=4, n_embd=128))
+    logits, loss = model(idx, targets)            # (B, T, V), scalar
+    logits, _ = model(idx)                        # (B, 1, V): only the last position
+    out = model.generate(idx, 100, temperature=0.8, top_k=40)
+
+`train_char_gpt` reproduces nanoGPT's CPU recipe on tiny Shakespeare (see TrainConfig).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import io as mgio
+from minigrad import nn
+from minigrad.nn import functional as F
+from minigrad.nn.attention import KVCache, causal_bias
+from minigrad.ops._util import const
+from minigrad.optim import AdamW
+from minigrad.random import get_rng
+
+
+# -- configuration ---------------------------------------------------------------------------------
+@dataclass
+class GPTConfig:
+    block_size: int = 1024        # the longest context
+    vocab_size: int = 50304       # GPT-2's 50257 rounded up to a multiple of 64
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True             # biases in the Linears and LayerNorms (GPT-2: True)
+    activation: str = "gelu"      # "gelu" (exact, nanoGPT) or "gelu_tanh" (GPT-2's approximation)
+    layer_norm_eps: float = 1e-5
+    n_inner: int | None = None    # MLP width; None means 4 * n_embd
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self):
+        for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"GPTConfig: {name} must be >= 1, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPTConfig: n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
+        if self.activation not in ("gelu", "gelu_tanh"):
+            raise ValueError(f"GPTConfig: activation must be 'gelu' or 'gelu_tanh', got {self.activation!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+
+
+# -- the blocks --------------------------------------------------------------------------------------
+class CausalSelfAttention(nn.Module):
+    """softmax(Q K^T / sqrt(d) + causal mask) V over n_head heads; Q, K, V from one matmul (c_attn)."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        C = config.n_embd
+        self.c_attn = nn.Linear(C, 3 * C, bias=config.bias)
+        self.c_proj = nn.Linear(C, C, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head, self.n_embd, self.dropout = config.n_head, C, config.dropout
+
+    def forward(self, x, kv_cache=None):
+        B, T, C = x.shape
+        H = self.n_head
+        # (B, T, 3C) -> (3, B, H, T, C/H): the three projections, heads split out
+        qkv = self.c_attn(x).reshape(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        mask, causal = None, True
+        if kv_cache is not None:
+            k, v = kv_cache.update(self, k, v)
+            S = k.shape[-2]
+            if S > T:  # new queries sit after S - T cached positions
+                mask, causal = const(causal_bias(T, S, q.dtype, q.xp)), False
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and T > 1, dropout_p=p)
+        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        inner = config.n_inner or 4 * config.n_embd
+        self.c_fc = nn.Linear(config.n_embd, inner, bias=config.bias)
+        self.c_proj = nn.Linear(inner, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+        self.approximate = "tanh" if config.activation == "gelu_tanh" else "none"
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.c_fc(x).gelu(self.approximate)))
+
+
+class Block(nn.Module):
+    """x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))   (pre-LN, GPT-2)"""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, kv_cache=None):
+        x = x + self.attn(self.ln_1(x), kv_cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+# -- the model -----------------------------------------------------------------------------------------
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        C = config.n_embd
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, C),
+            wpe=nn.Embedding(config.block_size, C),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(C, eps=config.layer_norm_eps, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(C, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            # one matrix both reads tokens in and scores them out (Press & Wolf, 2017)
+            self.transformer.wte.weight = self.lm_head.weight
+        self.apply(self._init_weights)
+        # GPT-2: scale the init of the projections that write into the residual stream by
+        # 1/sqrt(2 n_layer), so the stream's variance does not grow with depth
+        std = 0.02 / math.sqrt(2 * config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, 0.0, std)
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+
+    def get_num_params(self, non_embedding=True):
+        """Parameters, counting a tied matrix once; by default without the position table
+        (nanoGPT's convention: the token table counts, because it is also the output head)."""
+        n = self.num_parameters()
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    # -- forward ---------------------------------------------------------------------------------------
+    def _check_idx(self, idx, offset):
+        idx = idx if isinstance(idx, mg.Tensor) else mg.tensor(np.asarray(idx))
+        if idx.ndim != 2 or idx.dtype.kind not in "iu":
+            raise ValueError(f"GPT.forward: idx must be a 2-D integer tensor (batch, time), got shape "
+                             f"{tuple(idx.shape)} and dtype {idx.dtype}")
+        T, V, block = idx.shape[1], self.config.vocab_size, self.config.block_size
+        if offset + T > block:
+            raise ValueError(f"GPT.forward: cannot forward a sequence of length {offset + T}"
+                             f"{f' ({offset} cached + {T} new)' if offset else ''}: block_size is only {block}. "
+                             f"Crop the context to its last {block} tokens (generate() does this)")
+        if idx.numel():
+            lo, hi = int(idx.data.min()), int(idx.data.max())
+            if lo < 0 or hi >= V:
+                raise ValueError(f"GPT.forward: token id {lo if lo < 0 else hi} is outside the vocabulary "
+                                 f"[0, {V}); check that the tokenizer matches config.vocab_size")
+        return idx
+
+    def forward(self, idx, targets=None, kv_cache=None):
+        """(logits, loss): logits (B, T, V) and the mean cross-entropy with `targets` (B, T) when
+        given (positions with target -1 are ignored, as nanoGPT); without targets, only the last
+        position's logits (B, 1, V) and loss None. With a `kv_cache`, idx holds only the new tokens."""
+        offset = kv_cache.seq_len if kv_cache is not None else 0
+        idx = self._check_idx(idx, offset)
+        B, T = idx.shape
+        pos = np.arange(offset, offset + T, dtype=np.int64)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for block in self.transformer.h:
+            x = block(x, kv_cache)
+        x = self.transformer.ln_f(x)
+        if targets is None:
+            return self.lm_head(x[:, -1:, :]), None  # inference: the next token is all we need
+        targets = targets if isinstance(targets, mg.Tensor) else mg.tensor(np.asarray(targets))
+        if tuple(targets.shape) != (B, T):
+            raise ValueError(f"GPT.forward: targets must have idx's shape {(B, T)}, got {tuple(targets.shape)}")
+        logits = self.lm_head(x)
+        loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    # -- training -----------------------------------------------------------------------------------------
+    def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.95), eps=1e-8):
+        """AdamW with weight decay on the 2-D weights (matmuls, embeddings) only; biases and
+        LayerNorm gains are not decayed (nanoGPT)."""
+        decay = [p for p in self.parameters() if p.requires_grad and p.ndim >= 2]
+        no_decay = [p for p in self.parameters() if p.requires_grad and p.ndim < 2]
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
+
+    # -- generation -----------------------------------------------------------------------------------------
+    @mg.no_grad()
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, use_cache=True,
+                 generator=None):
+        """Extend idx (B, T) by max_new_tokens tokens, each drawn from softmax(logits / temperature)
+        restricted to the top_k most likely tokens and/or the smallest set with probability >= top_p.
+        temperature=0 picks the most likely token (greedy).
+
+        With use_cache (the default) each step feeds only the newest token and reuses the keys and
+        values of the earlier ones (KVCache). Once the sequence outgrows block_size, every step
+        re-reads the last block_size tokens, exactly as the uncached path does, so both paths give
+        the same tokens."""
+        if max_new_tokens < 0:
+            raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
+        if temperature < 0:
+            raise ValueError(f"GPT.generate: temperature must be >= 0 (0 = greedy), got {temperature}")
+        if top_k is not None and int(top_k) < 1:
+            raise ValueError(f"GPT.generate: top_k must be a positive integer or None, got {top_k}")
+        if top_p is not None and not 0.0 < top_p <= 1.0:
+            raise ValueError(f"GPT.generate: top_p must be in (0, 1] or None, got {top_p}")
+        out = (idx.numpy() if isinstance(idx, mg.Tensor) else np.asarray(idx)).astype(np.int64)
+        self._check_idx(out[:, -self.config.block_size:], 0)
+        rng = get_rng(generator)
+        block = self.config.block_size
+        cache = KVCache() if use_cache else None
+        was_training = self.training
+        self.eval()
+        try:
+            for _ in range(max_new_tokens):
+                if cache is not None and out.shape[1] <= block:
+                    fresh = out[:, cache.seq_len:]  # the whole prompt first, then one token a step
+                    logits, _ = self(fresh, kv_cache=cache)
+                else:
+                    logits, _ = self(out[:, -block:])
+                nxt = sample_next(logits.data[:, -1, :], temperature, top_k, top_p, rng)
+                out = np.concatenate([out, nxt[:, None]], axis=1)
+        finally:
+            self.train(was_training)
+        return mg.tensor(out)
+
+    # -- Hugging Face checkpoints -----------------------------------------------------------------------------
+    @classmethod
+    def from_hf(cls, path):
+        """A GPT-2 checkpoint folder (config.json + model.safetensors, as save_pretrained writes it)."""
+        folder = Path(path)
+        config_file, weights_file = folder / "config.json", folder / "model.safetensors"
+        for f in (config_file, weights_file):
+            if not f.is_file():
+                raise FileNotFoundError(f"GPT.from_hf: {str(f)!r} not found; expected a Hugging Face GPT-2 folder "
+                                        "with config.json and model.safetensors (save_pretrained(..., "
+                                        "safe_serialization=True) writes one)")
+        hf = json.loads(config_file.read_text())
+        config = gpt_config_from_hf(hf)
+        model = cls(config)
+        model.load_state_dict(hf_state_dict_to_gpt(mgio.load(weights_file), config))
+        return model.eval()
+
+
+# -- sampling ------------------------------------------------------------------------------------------
+def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
+    """One token id per row of logits (B, V), drawn as in GPT.generate (raw arrays, no graph)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    if top_p is not None and top_p < 1.0:
+        order = np.argsort(-probs, axis=-1)
+        sorted_p = np.take_along_axis(probs, order, axis=-1)
+        mass_before = np.cumsum(sorted_p, axis=-1) - sorted_p
+        drop_sorted = mass_before >= top_p  # the nucleus: keep until top_p is reached (at least one)
+        drop = np.zeros_like(drop_sorted)
+        np.put_along_axis(drop, order, drop_sorted, axis=-1)
+        probs = np.where(drop, 0.0, probs)
+        probs /= probs.sum(axis=-1, keepdims=True)
+    rng = rng if rng is not None else np.random.default_rng()
+    u = rng.random((probs.shape[0], 1))
+    return np.minimum((np.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
+
+
+# -- Hugging Face GPT-2 -> this file's names -------------------------------------------------------------
+_HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
+                   "gelu": "gelu"}
+_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def gpt_config_from_hf(hf: dict) -> GPTConfig:
+    """GPTConfig from a GPT-2 config.json dict; options this model lacks are refused clearly."""
+    if hf.get("model_type", "gpt2") != "gpt2":
+        raise ValueError(f"GPT.from_hf: expected a GPT-2 checkpoint (model_type 'gpt2'), got {hf.get('model_type')!r}")
+    act = hf.get("activation_function", "gelu_new")
+    if act not in _HF_ACTIVATIONS:
+        raise NotImplementedError(f"GPT.from_hf: activation_function {act!r} is not supported "
+                                  f"(supported: {sorted(_HF_ACTIVATIONS)})")
+    for flag, ok in (("scale_attn_weights", True), ("scale_attn_by_inverse_layer_idx", False),
+                     ("add_cross_attention", False)):
+        if hf.get(flag, ok) != ok:
+            raise NotImplementedError(f"GPT.from_hf: {flag}={hf[flag]} is not supported (only {ok})")
+    return GPTConfig(
+        block_size=hf.get("n_positions", 1024), vocab_size=hf["vocab_size"], n_layer=hf.get("n_layer", 12),
+        n_head=hf.get("n_head", 12), n_embd=hf.get("n_embd", 768), dropout=0.0, bias=True,
+        activation=_HF_ACTIVATIONS[act], layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+        n_inner=hf.get("n_inner"), tie_word_embeddings=hf.get("tie_word_embeddings", True),
+    )
+
+
+def hf_state_dict_to_gpt(state: dict, config: GPTConfig) -> dict:
+    """Rename and transpose a GPT-2 state dict (GPT2LMHeadModel's or GPT2Model's) for GPT."""
+    out = {}
+    for name, array in state.items():
+        key = name if name.startswith(("transformer.", "lm_head.")) else "transformer." + name
+        if key.endswith((".attn.bias", ".attn.masked_bias")):  # old checkpoints' causal-mask buffers
+            continue
+        array = np.asarray(array, dtype=np.float32)
+        if key.endswith(_CONV1D):  # Conv1D keeps (in, out); a Linear wants (out, in)
+            array = np.ascontiguousarray(array.T)
+        out[key] = array
+    if "lm_head.weight" not in out:
+        if not config.tie_word_embeddings:
+            raise KeyError("GPT.from_hf: the checkpoint has no lm_head.weight and tie_word_embeddings is False")
+        out["lm_head.weight"] = out["transformer.wte.weight"]
+    return out
+
+
+# -- nanoGPT's character-level recipe -----------------------------------------------------------------------
+def shakespeare_char_config(vocab_size=65, **overrides) -> GPTConfig:
+    """nanoGPT's CPU settings for shakespeare_char: a 4-layer, 4-head, 128-wide GPT on 64 characters
+    (bias=False, nanoGPT train.py's default)."""
+    base = dict(block_size=64, vocab_size=vocab_size, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False)
+    base.update(overrides)
+    return GPTConfig(**base)
+
+
+@dataclass
+class TrainConfig:
+    """nanoGPT's config/train_shakespeare_char.py with its README's CPU overrides."""
+    max_iters: int = 2000
+    batch_size: int = 12
+    learning_rate: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_iters: int = 100
+    lr_decay_iters: int = 2000
+    weight_decay: float = 0.1
+    betas: tuple = (0.9, 0.99)
+    grad_clip: float = 1.0
+    eval_interval: int = 250
+    eval_iters: int = 20               # nanoGPT's CPU command; noisy, hence final_eval_iters
+    final_eval_iters: int = 200        # a steadier estimate at the end
+    train_fraction: float = 0.9
+    seed: int = 1337
+    extra: dict = field(default_factory=dict)
+
+
+def train_char_gpt(text, config: GPTConfig | None = None, train_config: TrainConfig | None = None,
+                   progress=True, tokenizer=None, log=True):
+    """Train a character-level GPT on `text` (90/10 split, nanoGPT's recipe by default).
+
+    Returns (model, history): the train_lm history plus `final_train_loss`/`final_val_loss`
+    (over final_eval_iters batches), `tokenizer` (CharTokenizer(text) unless given), `config`.
+    config.vocab_size is set from the tokenizer."""
+    from minigrad.data import CharTokenizer, get_batch, train_val_split
+    from minigrad.optim.lr_scheduler import WarmupCosineLR
+    from minigrad.train import estimate_loss, train_lm
+
+    tc = train_config or TrainConfig()
+    tok = tokenizer or CharTokenizer(text)
+    config = replace(config or shakespeare_char_config(), vocab_size=tok.vocab_size)
+    data = np.asarray(tok.encode(text), dtype=np.int64)
+    train_data, val_data = train_val_split(data, tc.train_fraction)
+    mg.manual_seed(tc.seed)
+    rng = np.random.default_rng(tc.seed)
+
+    def batch(split):
+        return get_batch(train_data if split == "train" else val_data, config.block_size, tc.batch_size, rng)
+
+    def loss_fn(model, x, y):
+        return model(x, y)[1]
+
+    model = GPT(config)
+    optimizer = model.configure_optimizers(tc.weight_decay, tc.learning_rate, tuple(tc.betas))
+    scheduler = WarmupCosineLR(optimizer, tc.warmup_iters, tc.lr_decay_iters, min_lr=tc.min_lr)
+    t0 = time.perf_counter()
+    history = train_lm(model, optimizer, batch, tc.max_iters, scheduler=scheduler, grad_clip=tc.grad_clip,
+                       eval_interval=tc.eval_interval, eval_iters=tc.eval_iters, loss_fn=loss_fn, log=log,
+                       desc="gpt", progress_bar=progress)
+    train_time = time.perf_counter() - t0
+    final = estimate_loss(model, batch, tc.final_eval_iters, loss_fn=loss_fn)
+    history.update(final_train_loss=final["train"], final_val_loss=final["val"], train_time=train_time,
+                   tokenizer=tok, config=asdict(config), train_config=asdict(tc))
+    return model, history
+
+
+def sample_text(model, tokenizer, prompt="\n", max_new_tokens=500, temperature=0.8, top_k=200, top_p=None,
+                seed=0):
+    idx = np.asarray([tokenizer.encode(prompt)], dtype=np.int64)
+    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                         generator=mg.Generator(seed))
+    return tokenizer.decode(out.numpy()[0].tolist())
+
+
+def main(argv=None):
+    """python -m models.gpt --data tinyshakespeare.txt [--max_iters N --n_layer ... --out ckpt.safetensors]"""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train a character-level GPT (nanoGPT's CPU recipe by default)")
+    parser.add_argument("--data", default="tinyshakespeare", help="a text file, or a corpus name in $MINIGRAD_DATA")
+    parser.add_argument("--out", default=None, help="save the weights here (safetensors)")
+    parser.add_argument("--samples", type=int, default=500, help="characters to sample at the end")
+    for name, value in asdict(shakespeare_char_config()).items():
+        if name not in ("vocab_size", "tie_word_embeddings", "n_inner", "activation"):
+            parser.add_argument(f"--{name}", type=type(value) if not isinstance(value, bool) else _bool, default=value)
+    for name, value in asdict(TrainConfig()).items():
+        if name not in ("betas", "extra"):
+            parser.add_argument(f"--{name}", type=type(value), default=value)
+    args = vars(parser.parse_args(argv))
+    from minigrad.data import load_text
+
+    text = load_text(args.pop("data"))
+    out, n_samples = args.pop("out"), args.pop("samples")
+    model_keys = set(asdict(shakespeare_char_config()))
+    config = shakespeare_char_config(**{k: v for k, v in args.items() if k in model_keys})
+    tc = TrainConfig(**{k: v for k, v in args.items() if k not in model_keys})
+    print(f"config: {config}\ntrain: {tc}", flush=True)
+    model, history = train_char_gpt(text, config, tc, progress=True)
+    print(f"parameters: {model.get_num_params() / 1e6:.3f}M (non-embedding)")
+    print(f"final: train loss {history['final_train_loss']:.4f}, val loss {history['final_val_loss']:.4f} "
+          f"({tc.final_eval_iters} batches); training {history['train_time']:.0f} s, "
+          f"{history['tokens_per_s']:.0f} tokens/s", flush=True)
+    if out:
+        mgio.save(model.state_dict(), out, metadata={"config": json.dumps(asdict(config))})
+    if n_samples:
+        print("---- sample ----")
+        print(sample_text(model, history["tokenizer"], max_new_tokens=n_samples))
+    return model, history
+
+
+def _bool(s):
+    return str(s).lower() in ("1", "true", "yes")
+
+
+if __name__ == "__main__":
+    main()
