@@ -156,6 +156,7 @@ def train_lm(model, optimizer, get_batch, max_iters: int, *, scheduler=None, gra
     History: iter, loss, lr (one entry per iteration: the batch loss and the lr it used);
     eval_iter, train_loss, val_loss (one per evaluation); tokens_per_s (training steps only,
     evaluations excluded), wall_time (seconds, everything included).
+    progress_bar: None decides from the environment (see `progress`), True/False forces it.
     """
     from .optim import clip_grad_norm_  # noqa: PLC0415
 

@@ -1,7 +1,5 @@
 """Learning-rate schedules against hand-worked values (PyTorch's own values: tests/parity)."""
-import math
 
-import numpy as np
 import pytest
 
 import minigrad as mg
