@@ -27,8 +27,9 @@ The target language differs in four ways, so that a token depends on a far-away 
   adjectives and the relative pronoun agree with their noun in gender and number, and a
   verb agrees with its subject, which may be 30 tokens earlier, beyond nested relative
   clauses;
-* nesting: ``the dog who sees the cat who eats the fish runs`` becomes
-  ``DEF-o dog' REL-o DEF-a cat' REL-a DEF-o fish' ACC eat-an ACC see-on run-on``:
+* nesting: ``the dog who sees the cat who chases the bird runs`` becomes
+  ``DEF-o dog' REL-o DEF-a cat' REL-a DEF-o bird' ACC chase-an ACC see-on run-on``
+  (dog m, cat f, bird m; ' marks a dictionary stem):
   the verbs come out in the reverse of their source order;
 * lexicon: every source lemma maps to a random target stem (a fixed dictionary per seed).
 
