@@ -29,7 +29,7 @@ The target language differs in four ways, so that a token depends on a far-away 
   clauses;
 * nesting: ``the dog who sees the cat who chases the bird runs`` becomes
   ``DEF-o dog' REL-o DEF-a cat' REL-a DEF-o bird' ACC chase-an ACC see-on run-on``
-  (dog m, cat f, bird m; ' marks a dictionary stem):
+  (when the seed makes dog m, cat f, bird m; ' marks a dictionary stem):
   the verbs come out in the reverse of their source order;
 * lexicon: every source lemma maps to a random target stem (a fixed dictionary per seed).
 
