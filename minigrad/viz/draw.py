@@ -66,7 +66,7 @@ def tensor_label(t: TensorNode, show_values: bool, show_grads: bool, show_shapes
             if rows:
                 lines.append(rows)
         elif t.is_root and t.shape == () and t.role == "output":
-            lines.append("grad 1 (d self / d self)")
+            lines.append("grad 1 (d out / d out)")
     elif grad is not None and t.role == "leaf":
         lines.append(".grad set")
     if t.uses > 1:

@@ -43,7 +43,8 @@ def explain(root, params=None) -> str:
     for op in steps:
         out = op.output
         lines.append(f"[{op.step}] {op.name}: {local_rule(op)}")
-        lines.append(f"    receives the gradient of its output {_who(out)} {_fmt_shape(out.shape)}")
+        what = f" ({out.name})" if out.name else ""
+        lines.append(f"    receives the gradient with respect to its output{what}, shape {_fmt_shape(out.shape)}")
         for e in op.inputs:
             src = e.src
             where = f"{_who(src)} {_fmt_shape(src.shape)}"
