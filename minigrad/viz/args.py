@@ -4,14 +4,16 @@
 the argument was an integer index, a bool mask, a tensor that does not require grad, or a plain
 number. To draw the inputs that take no gradient (the cut edges of a hard lookup) we look, in
 this order, at:
-  1. `node._input_meta`, when the engine records it: one entry per positional argument,
-     (shape, dtype, name) for an array or a tensor, None for anything else;
+  1. `node._input_meta`, when the engine records it (kept through backward, unlike the rest):
+     one entry per positional argument, an object with `.shape`, `.dtype` and `.name` for an
+     array or a tensor, the value itself for a number, a dim or a flag;
   2. the inputs the op saved for backward (`save_inputs`), until backward frees them;
   3. the attributes its forward kept: `shapes` of the elementwise ops, and the index/mask
      arrays of the lookups (`idx`, `index`, `cond`) listed in ARRAY_ARGUMENTS below.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from ..tensor import Tensor
@@ -87,9 +89,10 @@ def argument_info(fn) -> list:
     meta = getattr(fn, "_input_meta", None)
     if meta is not None:
         for i, m in enumerate(meta[:n]):
-            if m is not None:
-                shape, dtype = m[0], m[1]
-                info[i] = ArgInfo(tuple(shape), str(dtype), m[2] if len(m) > 2 else None, is_array=True)
+            if hasattr(m, "shape") and hasattr(m, "dtype"):  # (shape, dtype, name) of an array argument
+                info[i] = ArgInfo(tuple(m.shape), str(m.dtype), getattr(m, "name", None), is_array=True)
+            elif isinstance(m, (int, float)):
+                info[i] = ArgInfo(value=m)
 
     attrs = vars(fn)
     shapes = attrs.get("shapes")
@@ -126,4 +129,23 @@ def scalar_arguments(fn) -> dict:
         for i, (a, _version) in enumerate(saved):
             if isinstance(a, (int, float)) and not isinstance(a, bool):
                 out[i] = a
+    return out
+
+
+def recorded_arguments(fn) -> dict:
+    """{parameter name: value} of the non-array arguments in `node._input_meta` (dims, flags),
+    named after the op's forward signature; empty when the engine does not record them."""
+    meta = getattr(fn, "_input_meta", None)
+    if meta is None:
+        return {}
+    try:
+        names = list(inspect.signature(type(fn).forward).parameters)[1:]  # without ctx
+    except (TypeError, ValueError):
+        return {}
+    out = {}
+    for name, m in zip(names, meta):
+        if m is None or hasattr(m, "shape") or name.startswith("*"):
+            continue
+        if isinstance(m, (int, float, str, tuple)) and not isinstance(m, bool):
+            out[name] = tuple(m) if isinstance(m, list) else m
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import to_numpy
-from .args import scalar_arguments
+from .args import recorded_arguments, scalar_arguments
 
 # op attributes worth seeing in the label: the ones that change what the op computes
 SHOWN_ATTRIBUTES = ("dim", "dims", "k", "approximate", "padding_idx", "reduction", "label_smoothing")
@@ -78,8 +78,9 @@ def op_details(fn) -> list:
     details = []
     if name in ("GetItem", "SetItem", "IndexAccumulate") and "index" in attrs:
         details.append(fmt_index(attrs["index"]))
+    recorded = recorded_arguments(fn)  # what the engine kept through backward, if it does
     for key in SHOWN_ATTRIBUTES:
-        value = attrs.get(key)
+        value = attrs.get(key, recorded.get(key))
         if value is None or (key == "label_smoothing" and not value):
             continue
         details.append(f"{key}={tuple(value) if isinstance(value, list) else value}")

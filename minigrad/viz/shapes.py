@@ -118,7 +118,7 @@ def input_shapes_known_to(fn, infos) -> dict:
 
 
 def _own_output(fn):
-    meta = getattr(fn, "_output_meta", None)
+    meta = getattr(fn, "_output_meta", None)  # (shape, dtype), when the engine records it
     if meta is not None:
         return tuple(meta[0]), str(meta[1])
     out = fn._out
