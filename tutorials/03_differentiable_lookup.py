@@ -95,7 +95,9 @@ row = table_counted[stoi["my"]]
 nll_counted = -row[stoi["photos"]].log()
 lesson.say(f"P(photos | my) = {row[stoi['photos']].item():.3f}; loss -log P = {nll_counted.item():.3f}")
 lesson.metric("counted table: loss requires grad", bool(nll_counted.requires_grad))
-lesson.graph(viz.draw_graph(nll_counted, title="a counted table: nothing in this loss can take a gradient"), "counted_lookup")
+counted_picture = viz.draw_graph(nll_counted, title="a counted table: nothing in this loss can take a gradient")
+lesson.graph(counted_picture, "counted_lookup")
+counted_picture  # in a notebook, the last expression of a cell is drawn inline
 
 # %% [markdown]
 # To have something to train, make the table a parameter `W` (a row of next-word scores, or
@@ -155,11 +157,12 @@ lookup_rows = [{
     "lookup": "hard: W[argmax(K q)]", "|grad q|": grad_norm(q), "|grad K|": grad_norm(K),
     "|grad W|": grad_norm(W), "rows of W with a gradient": str(rows_with_grad(W)), "loss": hard_loss.item(),
 }]
-lesson.graph(
-    viz.draw_graph(hard_graph, show_grads=True, highlight=[q, K, W],
-                   title="hard lookup: the index is a dashed (no gradient) edge; q and K are out of reach"),
-    "hard_lookup",
+hard_picture = viz.draw_graph(
+    hard_graph, show_grads=True, highlight=[q, K, W],
+    title="hard lookup: the index is a dashed (no gradient) edge; q and K are out of reach",
 )
+lesson.graph(hard_picture, "hard_lookup")
+hard_picture
 
 # %% [markdown]
 # ## 2. The same lookup as `one_hot(i) @ W`
@@ -190,8 +193,10 @@ lookup_rows.append({
     "rows of W with a gradient": str(rows_with_grad(W)), "loss": onehot_loss.item(),
 })
 lesson.metric("one-hot: |grad of the one-hot address|", float(np.abs(address.grad.numpy()).sum()))
-lesson.graph(viz.draw_graph(onehot_graph, show_grads=True, highlight=[W]), "one_hot_lookup")
-lesson.say(viz.explain(onehot_graph))
+lesson.say(viz.explain(onehot_graph))  # the backward pass, step by step
+onehot_picture = viz.draw_graph(onehot_graph, show_grads=True, highlight=[W])
+lesson.graph(onehot_picture, "one_hot_lookup")
+onehot_picture
 
 # %% [markdown]
 # ## 3. Soft attention: $\mathrm{softmax}(K q / \sqrt{d})\, W$
@@ -217,9 +222,16 @@ lookup_rows.append({
     "|grad W|": grad_norm(W), "rows of W with a gradient": str(rows_with_grad(W)), "loss": soft_loss.item(),
 })
 lesson.metric("soft: attention weight on 'my'", float(weights.numpy()[stoi["my"]]))
-lesson.graph(viz.draw_graph(soft_graph, show_grads=True, highlight=[q, K, W]), "soft_lookup")
+soft_picture = viz.draw_graph(soft_graph, show_grads=True, highlight=[q, K, W])
+lesson.graph(soft_picture, "soft_lookup")
+soft_picture
 
-# the soft lookup's gradients agree with finite differences (float64)
+# %% [markdown]
+# The soft lookup's gradients agree with finite differences (in float64), and the table sums
+# up where the gradient went in the three lookups.
+
+
+# %%
 def soft_lookup(q64, K64, W64):
     return next_word_loss((((K64 @ q64) / math.sqrt(d)).softmax(dim=-1)) @ W64)
 
@@ -262,7 +274,11 @@ for step in range(steps):
         W -= learning_rate * W.grad
     history.append(loss.item())
     if step == 0:
-        lesson.graph(viz.draw_graph(first_graph, show_grads=True), "neural_bigram")
+        bigram_picture = viz.draw_graph(first_graph, show_grads=True)  # the gradient of the first step
+        lesson.graph(bigram_picture, "neural_bigram")
+bigram_picture
+
+# %%
 
 P_neural = W.softmax(dim=1).numpy()
 final_loss = float(F.cross_entropy(X @ W, Y).item())
