@@ -25,6 +25,7 @@ _DOT_FORMATS = {"svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "json", 
 _PURE_FORMATS = {"svg", "png", "jpg", "jpeg", "json", "plain", "xdot"}
 SOURCE_FORMATS = {"dot", "gv"}
 RENDER_TIMEOUT_S = 120
+_told_how_to_install = False  # the full install help is given once per process, then briefly
 
 INSTALL_HELP = (
     "Install a Graphviz `dot` program, one of:\n"
@@ -113,8 +114,11 @@ def save(digraph, path, format: str = "svg", fallback_to_dot: bool = True) -> Pa
             raise
         out = _with_suffix(path.with_suffix("") if path.suffix.lower() == "." + format else path, "dot")
         out.write_text(source, encoding="utf-8")
+        global _told_how_to_install
+        reason = str(e) if not _told_how_to_install else f"minigrad.viz: cannot draw {format!r} (see above)."
+        _told_how_to_install = True
         warnings.warn(
-            f"{e}\nWrote the DOT source to {out} instead; draw it later with `dot -T{format} {out} -o "
+            f"{reason}\nWrote the DOT source to {out} instead; draw it later with `dot -T{format} {out} -o "
             f"{out.with_suffix('.' + format)}`.",
             stacklevel=2,
         )

@@ -72,13 +72,19 @@ def test_dot_source_needs_no_program(tmp_path, monkeypatch):
 
 
 def test_without_dot_save_falls_back_to_source_and_says_how_to_install(tmp_path, monkeypatch):
+    from minigrad.viz import render
+
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("MINIGRAD_DOT", raising=False)
+    monkeypatch.setattr(render, "_told_how_to_install", False)
     g = small_graph()
     with pytest.warns(UserWarning, match="pip install graphviz-pure") as warned:
         path = viz.save(g, tmp_path / "graph", format="svg")
     assert path == tmp_path / "graph.dot" and path.read_text() == g.source
     assert "apt-get install graphviz" in str(warned[0].message)
+    with pytest.warns(UserWarning, match="see above") as again:  # the second time, briefly
+        viz.save(g, tmp_path / "graph2", format="svg")
+    assert "pip install" not in str(again[0].message) and (tmp_path / "graph2.dot").exists()
     with pytest.raises(viz.GraphvizNotFound, match="no Graphviz `dot` program was found"):
         viz.save(g, tmp_path / "graph", format="svg", fallback_to_dot=False)
     bundle = g._repr_mimebundle_()  # a notebook shows the source instead of failing
