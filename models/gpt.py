@@ -74,6 +74,8 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(C, C, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head, self.n_embd, self.dropout = config.n_head, C, config.dropout
+        self.record_weights = False  # GPT.attention_maps turns this on to keep the softmax weights
+        self.last_weights = None
 
     def forward(self, x, kv_cache=None):
         B, T, C = x.shape
@@ -89,6 +91,11 @@ class CausalSelfAttention(nn.Module):
                 mask, causal = const(causal_bias(T, S, q.dtype, q.xp)), False
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and T > 1, dropout_p=p)
+        if self.record_weights:  # the fused kernel keeps its weights to itself: recompute them to look
+            bias = mask.data if mask is not None else causal_bias(T, k.shape[-2], q.dtype, q.xp)
+            s = (q.data @ k.data.swapaxes(-1, -2)) / math.sqrt(C // H) + bias
+            w = np.exp(s - s.max(-1, keepdims=True))
+            self.last_weights = w / w.sum(-1, keepdims=True)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_dropout(self.c_proj(y))
 
@@ -199,6 +206,20 @@ class GPT(nn.Module):
         logits = self.lm_head(x)
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(-1), ignore_index=-1)
         return logits, loss
+
+    @mg.no_grad()
+    def attention_maps(self, idx):
+        """The attention weights of every layer for idx (B, T): a list of (B, n_head, T, T) arrays,
+        row t = how much position t reads from each earlier position."""
+        blocks = [b.attn for b in self.transformer.h]
+        for a in blocks:
+            a.record_weights = True
+        try:
+            self(idx)
+            return [a.last_weights for a in blocks]
+        finally:
+            for a in blocks:
+                a.record_weights, a.last_weights = False, None
 
     # -- training -----------------------------------------------------------------------------------------
     def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.95), eps=1e-8):
