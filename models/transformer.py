@@ -1,0 +1,277 @@
+"""The original encoder-decoder Transformer (Vaswani et al., 2017) on the synthetic translation task.
+
+    memory = Encoder(E_src[src] * sqrt(d) + PE)                  every source token sees every other
+    h_t    = Decoder(E_tgt[y_<t] * sqrt(d) + PE, memory)          causal self-attention + cross-attention
+    P(y_t | y_<t, src) = softmax(h_t E_tgt^T)                     the output layer shares E_tgt
+
+No recurrence: a target token reaches any source token in one attention step, so accuracy
+should not fall with sentence length the way an RNN encoder-decoder's does (lesson 5's table;
+`evaluate_by_length` makes this model's row with the task's own length buckets).
+
+Training follows the paper in small: Adam(0.9, 0.98, 1e-9), the warm-up then inverse-square-root
+learning rate, label smoothing 0.1, dropout 0.1. Decoding is greedy with a KV cache: the
+encoder runs once, and each step feeds the decoder only the newest token.
+
+    task = TranslationTask(seed=0)
+    data = task.splits(20000, 500, 1000)
+    model, history = train_transformer(task, data["train"], Seq2SeqConfig(), TrainConfig())
+    rows = evaluate_by_length(model, task, data["test"])
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import nn
+from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID, length_bucket, length_buckets
+from minigrad.nn import functional as F
+from minigrad.optim import Adam, clip_grad_norm_
+from minigrad.optim.lr_scheduler import LambdaLR
+
+
+@dataclass
+class Seq2SeqConfig:
+    src_vocab_size: int = 0           # filled in from the task
+    tgt_vocab_size: int = 0
+    d_model: int = 128
+    nhead: int = 4
+    num_encoder_layers: int = 2
+    num_decoder_layers: int = 2
+    dim_feedforward: int = 256
+    dropout: float = 0.1
+    max_len: int = 128                # the longest source or target the position table covers
+    norm_first: bool = False          # the paper is post-norm
+
+
+class TransformerSeq2Seq(nn.Module):
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        c = config
+        if c.src_vocab_size < 1 or c.tgt_vocab_size < 1:
+            raise ValueError(f"TransformerSeq2Seq: set src_vocab_size and tgt_vocab_size (got {c.src_vocab_size}, "
+                             f"{c.tgt_vocab_size}); for_task() fills them in")
+        self.config = c
+        self.src_embed = nn.Embedding(c.src_vocab_size, c.d_model, padding_idx=PAD_ID)
+        self.tgt_embed = nn.Embedding(c.tgt_vocab_size, c.d_model, padding_idx=PAD_ID)
+        self.pos = nn.SinusoidalPositionalEmbedding(c.max_len, c.d_model)
+        self.dropout = nn.Dropout(c.dropout)
+        self.transformer = nn.Transformer(c.d_model, c.nhead, c.num_encoder_layers, c.num_decoder_layers,
+                                          c.dim_feedforward, c.dropout, batch_first=True, norm_first=c.norm_first)
+        # the paper scales embeddings by sqrt(d_model); start them at N(0, 1/d) so that the sum
+        # with the unit-size positions is balanced
+        for emb in (self.src_embed, self.tgt_embed):
+            nn.init.normal_(emb.weight, 0.0, c.d_model ** -0.5)
+            with mg.no_grad():
+                emb.weight.data[PAD_ID] = 0
+
+    @classmethod
+    def for_task(cls, task, config: Seq2SeqConfig | None = None):
+        from dataclasses import replace
+
+        return cls(replace(config or Seq2SeqConfig(), src_vocab_size=len(task.src_vocab),
+                           tgt_vocab_size=len(task.tgt_vocab)))
+
+    def _embed(self, table, ids, offset=0):
+        x = table(ids) * math.sqrt(self.config.d_model) + self.pos(ids.shape[1], offset)
+        return self.dropout(x)
+
+    def encode(self, src, src_key_padding_mask=None):
+        return self.transformer.encoder(self._embed(self.src_embed, src), src_key_padding_mask=src_key_padding_mask)
+
+    def decode(self, tgt_in, memory, memory_key_padding_mask=None, kv_cache=None):
+        offset = kv_cache.seq_len if kv_cache is not None else 0
+        T = tgt_in.shape[1]
+        mask = None if kv_cache is not None else nn.Transformer.generate_square_subsequent_mask(T)
+        h = self.transformer.decoder(self._embed(self.tgt_embed, tgt_in, offset), memory, tgt_mask=mask,
+                                     memory_key_padding_mask=memory_key_padding_mask, kv_cache=kv_cache)
+        return F.linear(h, self.tgt_embed.weight)  # shared input/output embedding
+
+    def forward(self, src, tgt_in, src_key_padding_mask=None):
+        """Logits (B, T, V) for every target position, teacher-forced with tgt_in."""
+        src, tgt_in = _ids(src), _ids(tgt_in)
+        if src_key_padding_mask is None:
+            src_key_padding_mask = src == PAD_ID
+        memory = self.encode(src, src_key_padding_mask)
+        return self.decode(tgt_in, memory, src_key_padding_mask)
+
+    @mg.no_grad()
+    def greedy_decode(self, src, max_len=None):
+        """Token ids (B, <= max_len) of the most likely translation, one token at a time; rows that
+        have produced <eos> keep emitting <pad>."""
+        src = _ids(src)
+        was_training = self.training
+        self.eval()
+        try:
+            pad = src == PAD_ID
+            memory = self.encode(src, pad)
+            max_len = max_len or min(self.config.max_len, 2 * src.shape[1] + 10)
+            B = src.shape[0]
+            cache = nn.KVCache()
+            token = np.full((B, 1), BOS_ID, dtype=np.int64)
+            out, done = [], np.zeros(B, dtype=bool)
+            for _ in range(max_len):
+                logits = self.decode(mg.tensor(token), memory, pad, kv_cache=cache)
+                nxt = logits.data[:, -1].argmax(-1)
+                nxt[done] = PAD_ID
+                out.append(nxt)
+                done |= nxt == EOS_ID
+                if done.all():
+                    break
+                token = nxt[:, None]
+            return np.stack(out, axis=1)
+        finally:
+            self.train(was_training)
+
+
+def _ids(x):
+    return x if isinstance(x, mg.Tensor) else mg.tensor(np.asarray(x, dtype=np.int64))
+
+
+# -- training --------------------------------------------------------------------------------------
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch_size: int = 64
+    lr_scale: float = 1.0              # the paper's lr = scale * d^-0.5 * min(step^-0.5, step * warmup^-1.5)
+    warmup: int = 400
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    log_every: int = 250
+
+
+def noam_lr(step, d_model, warmup, scale=1.0):
+    """Vaswani et al.'s schedule: a linear warm-up, then decay with 1/sqrt(step). step counts from 1."""
+    step = max(step, 1)
+    return scale * d_model ** -0.5 * min(step ** -0.5, step * warmup ** -1.5)
+
+
+def length_sorted_batches(task, pairs, batch_size, rng, pool=50):
+    """Batches of similar source lengths (less padding, so faster), in random order: shuffle,
+    sort each pool of `pool` batches by length, cut it into batches, shuffle the batches."""
+    order = rng.permutation(len(pairs))
+    chunks = []
+    for start in range(0, len(order), batch_size * pool):
+        chunk = sorted(order[start:start + batch_size * pool], key=lambda i: len(pairs[i][0]))
+        chunks += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    for j in rng.permutation(len(chunks)):
+        yield next(task.batches([pairs[i] for i in chunks[j]], batch_size))
+
+
+def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, train_config: TrainConfig | None = None,
+                      log=print):
+    """Train on (source, target) token pairs; returns (model, history)."""
+    tc = train_config or TrainConfig()
+    mg.manual_seed(tc.seed)
+    rng = np.random.default_rng(tc.seed)
+    model = TransformerSeq2Seq.for_task(task, config)
+    d = model.config.d_model
+    opt = Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
+    sched = LambdaLR(opt, lambda it: noam_lr(it + 1, d, tc.warmup, tc.lr_scale))
+    history = {"step": [], "loss": [], "lr": [], "tokens": 0, "train_time": 0.0}
+    step, t0 = 0, time.perf_counter()
+    model.train()
+    while step < tc.steps:
+        for batch in length_sorted_batches(task, train_pairs, tc.batch_size, rng):
+            logits = model(batch.src, batch.tgt_in)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(batch.tgt_out.reshape(-1)),
+                                   ignore_index=PAD_ID, label_smoothing=tc.label_smoothing)
+            opt.zero_grad()
+            loss.backward()
+            clip_grad_norm_(model.parameters(), tc.grad_clip)
+            history["lr"].append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+            step += 1
+            history["step"].append(step)
+            history["loss"].append(loss.item())
+            history["tokens"] += int((batch.tgt_out != PAD_ID).sum())
+            if log and (step % tc.log_every == 0 or step == tc.steps):
+                recent = float(np.mean(history["loss"][-tc.log_every:]))
+                log(f"step {step}/{tc.steps}: loss {recent:.4f} ({time.perf_counter() - t0:.0f} s)")
+            if step >= tc.steps:
+                break
+    history["train_time"] = time.perf_counter() - t0
+    history["config"], history["train_config"] = asdict(model.config), asdict(tc)
+    return model, history
+
+
+# -- evaluation ----------------------------------------------------------------------------------------
+def translate(model, task, pairs, batch_size=100):
+    """Greedy translations (lists of target tokens) of the pairs' sources, in order."""
+    out = []
+    for batch in task.batches(pairs, batch_size):
+        ids = model.greedy_decode(batch.src)
+        out += [task.decode_tgt(row) for row in ids]
+    return out
+
+
+def evaluate_by_length(model, task, pairs, batch_size=100, name="Transformer"):
+    """Accuracy by source-length bucket (the task's own `length_bucket`s): a dict row with, per
+    bucket, the fraction of sentences translated exactly; plus `token_acc` per bucket (the
+    fraction of reference positions predicted right) and the overall exact-match accuracy."""
+    hyps = translate(model, task, pairs, batch_size)
+    exact = {b: [] for b in length_buckets()}
+    tokens = {b: [] for b in length_buckets()}
+    for (src, ref), hyp in zip(pairs, hyps):
+        b = length_bucket(len(src))
+        exact[b].append(hyp == list(ref))
+        hits = sum(h == r for h, r in zip(hyp, ref))
+        tokens[b].append(hits / max(len(ref), len(hyp)))
+    row = {"model": name}
+    for b in length_buckets():
+        row[b] = float(np.mean(exact[b])) if exact[b] else float("nan")
+    row["all"] = float(np.mean([e for v in exact.values() for e in v]))
+    token_row = {b: float(np.mean(v)) if v else float("nan") for b, v in tokens.items()}
+    return row, token_row
+
+
+def main(argv=None):
+    """python -m models.transformer [--steps N --n_train N ...]: train, then print the table row."""
+    import argparse
+    import json
+
+    from minigrad.data.translation import TranslationTask
+
+    p = argparse.ArgumentParser(description="Train the encoder-decoder Transformer on the translation task")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n_train", type=int, default=20000)
+    p.add_argument("--n_test", type=int, default=800)
+    p.add_argument("--out", default=None, help="save the weights here (safetensors)")
+    for name, value in asdict(Seq2SeqConfig()).items():
+        if "vocab" not in name:
+            p.add_argument(f"--{name}", type=type(value) if not isinstance(value, bool) else _bool, default=value)
+    for name, value in asdict(TrainConfig()).items():
+        if name != "seed":
+            p.add_argument(f"--{name}", type=type(value), default=value)
+    a = vars(p.parse_args(argv))
+    task = TranslationTask(seed=a["seed"])
+    data = task.splits(a["n_train"], 200, a["n_test"])
+    cfg = Seq2SeqConfig(**{k: a[k] for k in asdict(Seq2SeqConfig()) if k in a})
+    tc = TrainConfig(seed=a["seed"], **{k: a[k] for k in asdict(TrainConfig()) if k in a and k != "seed"})
+    print(f"{cfg}\n{tc}", flush=True)
+    model, history = train_transformer(task, data["train"], cfg, tc, log=lambda s: print(s, flush=True))
+    print(f"trained {history['train_time']:.0f} s, {history['tokens'] / history['train_time']:.0f} target tokens/s, "
+          f"{model.num_parameters() / 1e6:.3f}M parameters", flush=True)
+    t0 = time.perf_counter()
+    row, token_row = evaluate_by_length(model, task, data["test"])
+    print(f"decoded {len(data['test'])} test sentences in {time.perf_counter() - t0:.0f} s")
+    print("exact match by source length:", json.dumps(row))
+    print("token accuracy by source length:", json.dumps(token_row))
+    if a["out"]:
+        from minigrad import io
+
+        io.save(model.state_dict(), a["out"], metadata={"config": json.dumps(asdict(cfg))})
+    return model, history, row
+
+
+def _bool(s):
+    return str(s).lower() in ("1", "true", "yes")
+
+
+if __name__ == "__main__":
+    main()
