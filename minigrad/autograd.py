@@ -30,6 +30,8 @@ import weakref
 from numpy import asarray as _np_asarray
 from numpy import generic as _np_generic
 
+from .backend import device_of
+
 _grad_enabled = True
 
 
@@ -55,7 +57,15 @@ class set_grad_enabled:
 
 
 class _GradMode:
+    """Base of no_grad / enable_grad: a context manager, and a decorator with or without ()."""
+
     mode = True
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        if func is not None:  # used bare, as `@no_grad`
+            return self(func)
+        return self
 
     def __enter__(self):
         global _grad_enabled
@@ -89,74 +99,79 @@ class enable_grad(_GradMode):
     mode = True
 
 
+# minigrad.tensor sets this once Tensor exists (autograd sits below tensor in the imports);
+# a module global keeps the hot path free of function-level imports
+Tensor = None
+
+
 class Function:
-    """One node of the graph: a differentiable primitive and what its backward needs."""
+    """One node of the graph: a differentiable primitive and what its backward needs.
+
+    The engine's own state lives in slots; what an op's forward saves for its backward
+    (`ctx.mask = ...`) lives in the instance dict, which `release()` empties after backward.
+    """
 
     __slots__ = (
-        "next_functions", "_inputs", "_saved", "_out", "_out_version", "_freed",
+        "next_functions", "_saved", "_out", "_out_version", "_freed",
         "_hooks", "_retain", "_out_ref", "__dict__", "__weakref__",
     )
     once_differentiable = False  # fused kernels whose backward works on raw arrays say so
 
-    def __init__(self):
-        self.next_functions = ()
-        self._saved = None
-        self._out = None
-        self._freed = False
-        self._hooks = None
-        self._retain = None
-        self._out_ref = None
+    # no __init__: apply() sets the slots itself (an op runs millions of times in training,
+    # and a node that records no graph never needs most of them)
 
     # -- forward side -------------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
         ctx = cls()
-        ctx._inputs = args
-        requires_grad = False
-        device = None
+        ctx._saved = None  # save_inputs() sets True; the tensors are kept below if recorded
+        ctx._out = None  # save_output() sets True; the output array is kept below
         arrays = []
+        edges = []  # per argument: the node (or leaf) its gradient goes to, or None
+        requires_grad = False
+        first = None
         for a in args:
             if isinstance(a, Tensor):
-                if a.requires_grad:
-                    requires_grad = True
                 d = a.data
-                if device is None:
-                    device = type(d)
-                elif type(d) is not device:
+                if first is None:
+                    first = d
+                elif type(d) is not type(first) and device_of(d) != device_of(first):
                     _device_mismatch(cls, args)
                 arrays.append(d)
+                if a.requires_grad:
+                    requires_grad = True
+                    edges.append(a.grad_fn or a)
+                else:
+                    edges.append(None)
             else:
                 arrays.append(a)
-        out = ctx.forward(*arrays, **kwargs)
-        ctx._inputs = None
+                edges.append(None)
+        try:
+            out = ctx.forward(*arrays, **kwargs)
+        except ValueError as e:
+            if "broadcast" in str(e):  # numpy's message names neither the op nor the fix
+                _broadcast_error(cls, args)
+            raise
         if isinstance(out, _np_generic):  # numpy reductions return scalars; keep 0-d arrays
             out = _np_asarray(out)
-        if ctx._out is not None:  # forward called save_output(): keep the array it returned
-            ctx._out = out
         if requires_grad and _grad_enabled and out.dtype.kind in "fc":
-            ctx.next_functions = tuple(
-                (a.grad_fn if a.grad_fn is not None else a)
-                if isinstance(a, Tensor) and a.requires_grad else None
-                for a in args
-            )
+            ctx.next_functions = tuple(edges)
+            ctx._freed = False
+            ctx._hooks = None
+            ctx._retain = None
+            if ctx._saved is not None:  # forward called save_inputs(): keep them, with versions
+                ctx._saved = tuple((a, a._version[0]) if isinstance(a, Tensor) else (a, None) for a in args)
             result = Tensor._make(out, True, ctx)
-            if ctx._out is not None:  # save_output() was called: share the version counter
-                ctx._out_version = (result._version, result._version[0])
+            if ctx._out is not None:  # forward called save_output(): share the version counter
+                ctx._out = out
+                ctx._out_version = (result._version, 0)
             ctx._out_ref = weakref.ref(result)
             return result
-        ctx._saved = None
-        ctx._out = None
         return Tensor._make(out, False, None)
 
     def save_inputs(self):
         """Keep the input tensors for backward (their versions are checked there)."""
-        from .tensor import Tensor
-
-        self._saved = tuple(
-            (a, a._version[0]) if isinstance(a, Tensor) else (a, None) for a in self._inputs
-        )
+        self._saved = True
 
     def save_output(self):
         """Keep the output for backward; `ctx.output` hands it back as a Tensor."""
@@ -169,12 +184,10 @@ class Function:
         for a, v in self._saved:
             if v is not None and a._version[0] != v:
                 _raise_modified(self, a, v)
-        return tuple(a for a, _ in self._saved)
+        return tuple([a for a, _ in self._saved])
 
     @property
     def output(self):
-        from .tensor import Tensor
-
         if self._freed or self._out is None:
             _raise_freed(self)
         counter, v = self._out_version
@@ -184,10 +197,9 @@ class Function:
                 f"saved for backward (version {counter[0]}, expected {v}). Use an out-of-place "
                 "op (x = x + y instead of x += y) or clone the tensor before changing it."
             )
-        data = self._out
         if _grad_enabled:  # create_graph: y as a function of x, through this very node
-            return Tensor._make(data, True, self, version=counter)
-        return Tensor._make(data, False, None)
+            return Tensor._make(self._out, True, self, version=counter)
+        return Tensor._make(self._out, False, None)
 
     def name(self) -> str:
         return type(self).__name__
@@ -197,14 +209,22 @@ class Function:
         self._saved = None
         self._out = None
         self._freed = True
+        self.__dict__.clear()  # the op's own saved arrays (masks, indices, statistics)
 
     def __repr__(self):
         return f"<{self.name()}Backward>"
 
 
-def _device_mismatch(cls, args):
-    from .tensor import Tensor
+def _broadcast_error(cls, args):
+    shapes = " and ".join(str(tuple(a.shape)) for a in args if hasattr(a, "shape"))
+    raise ValueError(
+        f"{cls.__name__.lower()}: shapes {shapes} cannot be broadcast together: counted from the "
+        "right, each pair of dims must be equal or one of them 1. Reshape, unsqueeze or transpose "
+        "an operand so that the dims line up."
+    ) from None
 
+
+def _device_mismatch(cls, args):
     desc = ", ".join(
         f"{a.device} {tuple(a.shape)}" for a in args if isinstance(a, Tensor)
     )
@@ -268,15 +288,22 @@ def _toposort(root_nodes):
 
 
 def _add(a, b):
+    """a + b for gradients; under no_grad without building a node."""
     if a is None:
         return b
     if b is None:
         return a
     if _grad_enabled:
         return a + b
-    from .tensor import Tensor
-
     return Tensor._make(a.data + b.data, False, None)
+
+
+def _run_hooks(hooks, g):
+    for hook in hooks:
+        new = hook(g)
+        if new is not None:
+            g = new
+    return g
 
 
 def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None, allow_unused=False):
@@ -285,27 +312,15 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     With `inputs=None`, gradients accumulate into the `.grad` of every leaf that requires one.
     With `inputs`, nothing accumulates: the gradients with respect to those tensors are returned.
     """
-    from .tensor import Tensor
-
     global _grad_enabled
-    roots = []
-    leaf_grads = {}  # id(leaf) -> [leaf, grad]
-    node_grads = {}
-    for out, g in zip(outputs, grad_outputs):
+    for out in outputs:
         if not out.requires_grad:
             raise RuntimeError(
                 "backward: element of the outputs does not require grad and has no grad_fn. "
                 "Did you create it under no_grad(), from .detach(), or from tensors that all have "
                 "requires_grad=False?"
             )
-        if out.grad_fn is None:
-            entry = leaf_grads.setdefault(id(out), [out, None])
-            entry[1] = _add(entry[1], g)
-        else:
-            node_grads[out.grad_fn] = _add(node_grads.get(out.grad_fn), g)
-            roots.append(out.grad_fn)
-
-    capture_nodes = {}
+    capture_nodes = {}  # autograd.grad: node (or id of a leaf) -> position in the result
     capture_leaves = {}
     if inputs is not None:
         for i, t in enumerate(inputs):
@@ -315,90 +330,105 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 capture_leaves[id(t)] = i
             else:
                 capture_nodes[t.grad_fn] = i
-
-    order, deps = _toposort(roots)
-    needed = None
-    if inputs is not None:  # skip nodes from which no input can be reached
-        needed = set()
-        for node in order:  # post-order: a node comes after everything it leads to
-            if node in capture_nodes or any(
-                (isinstance(e, Function) and e in needed) or (isinstance(e, Tensor) and id(e) in capture_leaves)
-                for e in node.next_functions
-            ):
-                needed.add(node)
-
     results = [None] * (len(inputs) if inputs is not None else 0)
-    for leaf_id, (leaf, g) in list(leaf_grads.items()):
-        if inputs is not None and leaf_id in capture_leaves:
-            results[capture_leaves[leaf_id]] = g
 
     prev_mode = _grad_enabled
-    _grad_enabled = bool(create_graph)
+    _grad_enabled = bool(create_graph)  # the backward pass records a graph only when asked
     try:
+        roots = []
+        leaf_grads = {}  # id(leaf) -> [leaf, summed gradient]
+        node_grads = {}  # node -> summed gradient of its output
+        for out, g in zip(outputs, grad_outputs):
+            if out.grad_fn is None:
+                entry = leaf_grads.setdefault(id(out), [out, None])
+                entry[1] = _add(entry[1], g)
+            else:
+                node_grads[out.grad_fn] = _add(node_grads.get(out.grad_fn), g)
+                roots.append(out.grad_fn)
+
+        order, deps = _toposort(roots)
+        needed = None
+        if inputs is not None:  # skip nodes from which no input can be reached
+            needed = set()
+            for node in order:  # post-order: a node comes after everything it leads to
+                if node in capture_nodes or any(
+                    (isinstance(e, Function) and e in needed) or (isinstance(e, Tensor) and id(e) in capture_leaves)
+                    for e in node.next_functions
+                ):
+                    needed.add(node)
+
+        # a node runs once the gradients from all its consumers have been summed (deps == 0)
         ready = [n for n in dict.fromkeys(roots) if deps.get(n, 0) == 0]
         while ready:
             node = ready.pop()
             g = node_grads.pop(node, None)
             if node._hooks:
-                for hook in node._hooks:
-                    new = hook(g)
-                    if new is not None:
-                        g = new
-            if node._retain is not None:
-                t = node._retain()
-                if t is not None and inputs is None:
-                    gg = g if create_graph else g.detach()
-                    t.grad = gg if t.grad is None else _add(t.grad, gg)
-            if node in capture_nodes:
+                g = _run_hooks(node._hooks, g)
+            if node._retain is not None and inputs is None:
+                _retain_grad(node, g, create_graph)
+            if capture_nodes and node in capture_nodes:
                 results[capture_nodes[node]] = g
-            if needed is not None and node not in needed:
-                grads = ()
-            elif g is None:
-                grads = ()
+            edges = node.next_functions
+            if g is None or (needed is not None and node not in needed):
+                grads = (None,) * len(edges)
             else:
                 if node._freed:
                     _raise_freed(node)
                 grads = node.backward(g)
-                if not isinstance(grads, tuple):
+                if type(grads) is not tuple:
                     grads = (grads,)
+                if len(grads) != len(edges):  # trailing Nones may be left out
+                    if len(grads) > len(edges):
+                        raise RuntimeError(
+                            f"{node.name()}.backward returned {len(grads)} gradients for {len(edges)} inputs"
+                        )
+                    grads = grads + (None,) * (len(edges) - len(grads))
             if not retain_graph:
                 node.release()
-            for edge, gi in zip(node.next_functions, grads):
-                if gi is None or edge is None:
+            for edge, gi in zip(edges, grads):
+                if edge is None:
                     continue
                 if isinstance(edge, Function):
-                    node_grads[edge] = _add(node_grads.get(edge), gi)
-                else:
+                    if gi is not None:
+                        prev = node_grads.get(edge)
+                        node_grads[edge] = gi if prev is None else _add(prev, gi)
+                    left = deps[edge] - 1
+                    deps[edge] = left
+                    if left == 0:
+                        ready.append(edge)
+                elif gi is not None:  # a leaf tensor
                     entry = leaf_grads.get(id(edge))
                     if entry is None:
                         leaf_grads[id(edge)] = [edge, gi]
                     else:
                         entry[1] = _add(entry[1], gi)
-            for edge in node.next_functions:
-                if isinstance(edge, Function):
-                    deps[edge] -= 1
-                    if deps[edge] == 0:
-                        ready.append(edge)
+
         # leaves: hooks see the summed gradient, then it accumulates into .grad
         for leaf, g in leaf_grads.values():
             if g is None:
                 continue
+            if g.shape != leaf.shape or g.dtype != leaf.dtype:
+                raise RuntimeError(
+                    f"backward: the gradient for a leaf of shape {tuple(leaf.shape)} and dtype {leaf.dtype} "
+                    f"came back with shape {tuple(g.shape)} and dtype {g.dtype}: an op's backward is wrong"
+                )
             if leaf._hooks:
-                for hook in leaf._hooks:
-                    new = hook(g)
-                    if new is not None:
-                        g = new
+                g = _run_hooks(leaf._hooks, g)
             if inputs is not None:
                 if id(leaf) in capture_leaves:
                     results[capture_leaves[id(leaf)]] = g
                 continue
-            if not create_graph:
-                g = g.detach()
-            if leaf.grad is None:
-                # a fresh tensor, so later in-place accumulation never aliases a graph value
-                leaf.grad = g if create_graph else Tensor._make(g.data.copy(), False, None)
+            if create_graph:
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
+            elif leaf.grad is None:
+                # a fresh array, so that in-place accumulation later never changes a value
+                # that some other tensor (or the next leaf) shares
+                leaf.grad = Tensor._make(g.data.copy(), False, None)
+            elif leaf.grad.requires_grad:  # left by a create_graph backward: keep that graph intact
+                leaf.grad = Tensor._make(leaf.grad.data + g.data, False, None)
             else:
-                leaf.grad = _add(leaf.grad, g) if create_graph else _accumulate_inplace(leaf.grad, g)
+                leaf.grad.data += g.data
+                leaf.grad._version[0] += 1
     finally:
         _grad_enabled = prev_mode
 
@@ -413,16 +443,23 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
     return None
 
 
-def _accumulate_inplace(grad, g):
-    grad.data += g.data
-    return grad
+def _retain_grad(node, g, create_graph):
+    """Store the gradient of a non-leaf tensor that asked for it with retain_grad()."""
+    t = node._retain()
+    if t is None or g is None:
+        return
+    g = g if create_graph else g.detach()
+    t.grad = g if t.grad is None else _add(t.grad, g)
 
 
 def _as_grad_outputs(outputs, grad_outputs, who):
-    from .tensor import Tensor
-
     result = []
     for i, out in enumerate(outputs):
+        if not out.requires_grad:
+            raise RuntimeError(
+                f"{who}: output {i} does not require grad and has no grad_fn. Did you create it "
+                "under no_grad(), from .detach(), or from tensors that all have requires_grad=False?"
+            )
         g = grad_outputs[i] if grad_outputs is not None else None
         if g is None:
             if out.data.size != 1:
@@ -435,6 +472,8 @@ def _as_grad_outputs(outputs, grad_outputs, who):
             g = Tensor._make(xp.ones(out.shape, dtype=out.dtype), False, None)
         elif not isinstance(g, Tensor):
             g = Tensor._make(out.xp.asarray(g, dtype=out.dtype), False, None)
+        elif g.dtype != out.dtype:  # as PyTorch: the gradient takes the output's dtype
+            g = g.type(out.dtype)
         if tuple(g.shape) != tuple(out.shape):
             raise RuntimeError(
                 f"{who}: gradient has shape {tuple(g.shape)} but the output has shape {tuple(out.shape)}"
@@ -456,8 +495,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     Like torch.autograd.grad: returns a tuple with one gradient per input (None for unused
     inputs when allow_unused=True). With create_graph=True the result can be differentiated again.
     """
-    from .tensor import Tensor
-
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)

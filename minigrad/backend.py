@@ -41,6 +41,13 @@ def xp_of(array):
     return np
 
 
+def as_array(value):
+    """A numpy scalar (what a ufunc returns for 0-d input) as a 0-d array; arrays unchanged.
+
+    A Tensor always holds an array, so that `t.data[...] = v` and the device checks work."""
+    return np.asarray(value) if isinstance(value, np.generic) else value
+
+
 def device_of(array) -> str:
     return "cpu" if xp_of(array) is np else "cuda"
 
@@ -81,6 +88,24 @@ def to_device(array, device):
 
 def to_numpy(array) -> np.ndarray:
     return array if isinstance(array, np.ndarray) else to_device(array, "cpu")
+
+
+def erf(array):
+    """The error function on an array of either device, in the array's dtype.
+
+    cupy brings its own (cupyx); on the CPU scipy's is exact and fast, and without scipy a
+    per-element math.erf is exact but slow (scipy is an optional speed-up, not a dependency)."""
+    if xp_of(array) is not np:  # pragma: no cover - needs a GPU
+        from cupyx.scipy.special import erf as cupy_erf  # noqa: PLC0415
+
+        return cupy_erf(array)
+    try:
+        from scipy.special import erf as scipy_erf  # noqa: PLC0415
+    except ImportError:
+        import math  # noqa: PLC0415
+
+        return np.vectorize(math.erf, otypes=[array.dtype])(array)
+    return scipy_erf(array).astype(array.dtype, copy=False)
 
 
 def scatter_add(target, indices, values):

@@ -21,6 +21,8 @@ def _numerical_jacobian(fn, inputs, wrt, eps):
     jac = []
     for k in wrt:
         x = inputs[k]
+        if not x.data.flags.c_contiguous:  # reshape(-1) must be a view, or the nudges are lost
+            x.data = x.data.copy()
         flat = x.data.reshape(-1)
         cols = []
         for j in range(flat.size):
@@ -31,7 +33,11 @@ def _numerical_jacobian(fn, inputs, wrt, eps):
             minus = np.concatenate([o.numpy().reshape(-1) for o in _outputs(fn, inputs)])
             flat[j] = orig
             cols.append((plus - minus) / (2 * eps))
-        jac.append(np.stack(cols, axis=1) if cols else np.zeros((0, 0)))
+        if not cols:  # an empty input: a Jacobian with no columns
+            n_out = sum(o.data.size for o in _outputs(fn, inputs))
+            jac.append(np.zeros((n_out, 0)))
+            continue
+        jac.append(np.stack(cols, axis=1))
     return jac
 
 
@@ -52,7 +58,8 @@ def _analytical_jacobian(fn, inputs, wrt):
             )
             for r, (k, g) in enumerate(zip(wrt, grads)):
                 rows[r].append(np.zeros(inputs[k].data.size) if g is None else g.numpy().reshape(-1))
-    return [np.stack(r, axis=0) for r in rows]
+    # an empty output: a Jacobian with no rows
+    return [np.stack(r, axis=0) if r else np.zeros((0, inputs[k].data.size)) for k, r in zip(wrt, rows)]
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
@@ -100,6 +107,14 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
         xs, vs = args[:n_in], args[n_in:]
         ys = _outputs(fn, xs)
         grads = autograd.grad(ys, [xs[i] for i in wrt], list(vs), create_graph=True, allow_unused=True)
-        return tuple(g for g in grads if g is not None and g.requires_grad)
+        for i, g in zip(wrt, grads):
+            # a vector-Jacobian product is linear in v, so it must depend on v: a gradient that
+            # does not is a backward that cut the graph (raw arrays, detach), not a zero
+            if g is not None and not g.requires_grad and any(v.requires_grad for v in vs):
+                raise AssertionError(
+                    f"gradgradcheck: the gradient for input {i} does not require grad with "
+                    "create_graph=True: its backward is not differentiable (it left the graph)"
+                )
+        return tuple(g for g in grads if g is not None)
 
     return gradcheck(vjp, tuple(inputs) + tuple(grad_outputs), eps, atol, rtol, raise_exception)

@@ -17,7 +17,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import autograd
-from .backend import device_of, normalize_device, to_device, to_numpy, xp_for, xp_of
+from .backend import as_array, device_of, normalize_device, to_device, to_numpy, xp_for, xp_of
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 _Handle = autograd._Handle
@@ -43,6 +43,11 @@ def _as_array(data, dtype=None, device=None):
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
     return arr
+
+
+def _no_grad_result(array):
+    """A tensor for a result that carries no gradient (a comparison, a sign, a mask)."""
+    return Tensor._make(as_array(array), False, None)
 
 
 def _check_requires_grad(arr, requires_grad):
@@ -282,10 +287,10 @@ class Tensor:
         """Python numbers pass through (they keep this tensor's dtype); arrays become tensors."""
         if isinstance(other, Tensor):
             return other
+        if isinstance(other, np.generic):  # before float: np.float64 is a float that numpy treats as strong
+            return other.item()
         if isinstance(other, (int, float, bool)):
             return other
-        if isinstance(other, np.generic):
-            return other.item()
         return Tensor(other, device=self.device)
 
     def _floated(self, other):
@@ -369,7 +374,7 @@ class Tensor:
     # -- comparisons: results are bool and carry no gradient --------------------------------
     def _compare(self, other, fn):
         o = other.data if isinstance(other, Tensor) else other
-        return Tensor._make(fn(self.data, o), False, None)
+        return _no_grad_result(fn(self.data, o))
 
     def __eq__(self, other):
         return self._compare(other, lambda a, b: a == b)
@@ -396,7 +401,7 @@ class Tensor:
         return self != other
 
     def __invert__(self):
-        return Tensor._make(~self.data, False, None)
+        return _no_grad_result(~self.data)
 
     def __and__(self, other):
         return self._compare(other, lambda a, b: a & b)
@@ -408,13 +413,13 @@ class Tensor:
         return self._compare(other, lambda a, b: a ^ b)
 
     def logical_not(self):
-        return Tensor._make(self.xp.logical_not(self.data), False, None)
+        return _no_grad_result(self.xp.logical_not(self.data))
 
     def isnan(self):
-        return Tensor._make(self.xp.isnan(self.data), False, None)
+        return _no_grad_result(self.xp.isnan(self.data))
 
     def isfinite(self):
-        return Tensor._make(self.xp.isfinite(self.data), False, None)
+        return _no_grad_result(self.xp.isfinite(self.data))
 
     def any(self, dim=None):
         return Tensor._make(self.xp.asarray(self.data.any(axis=dim)), False, None)
@@ -466,6 +471,8 @@ class Tensor:
     def clamp(self, min=None, max=None):
         if min is None and max is None:
             raise ValueError("clamp: give at least one of min and max")
+        # bounds as Python numbers, so that they never promote a float32 tensor
+        min, max = (b.item() if isinstance(b, (Tensor, np.generic)) else b for b in (min, max))
         return E.Clamp.apply(self, min, max)
 
     clip = clamp
@@ -474,7 +481,7 @@ class Tensor:
         return self * self
 
     def sign(self):
-        return Tensor._make(self.xp.sign(self.data), False, None)
+        return _no_grad_result(self.xp.sign(self.data))
 
     def maximum(self, other):
         return E.Maximum.apply(self, self._other(other))
@@ -684,7 +691,7 @@ class Tensor:
         )
         if needs_graph:
             self._check_inplace("__setitem__")
-            self._rebase(S.SetItem.apply(self, value, index))
+            self._rebase(S.SetItem.apply(self._alias(), value, index))
         else:
             self.data[index] = value.data if isinstance(value, Tensor) else value
             self._version[0] += 1
@@ -711,21 +718,35 @@ class Tensor:
                 "out-of-place op"
             )
 
+    def _alias(self):
+        """This tensor's current value and place in the graph as a separate object.
+
+        An in-place op on a tensor that is part of a graph is recorded as an out-of-place op
+        on the alias, whose result this tensor then takes over (`_rebase`). The node keeps the
+        alias, so its backward still sees the old value: `a.mul_(w)` can differentiate in w."""
+        return Tensor._make(self.data, self.requires_grad, self.grad_fn, version=[self._version[0]])
+
     def _rebase(self, result):
         """Make this tensor object hold `result`: its value and its place in the graph."""
+        old = self.grad_fn
         self.data = result.data
         self.grad_fn = result.grad_fn
         self.requires_grad = result.requires_grad
         self._version[0] += 1
-        if result.grad_fn is not None:
-            result.grad_fn._out_ref = weakref.ref(self)
+        node = result.grad_fn
+        if node is not None:
+            node._out_ref = weakref.ref(self)
+            if node._out is not None:  # it saved its output: in-place changes to self must be caught
+                node._out_version = (self._version, self._version[0])
+            if old is not None and old._retain is not None and old._retain() is self:
+                old._retain, node._retain = None, old._retain  # retain_grad follows the tensor
         return self
 
     def _inplace(self, op, other, raw):
         other = self._other(other)
         if autograd.is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
             self._check_inplace(op)
-            return self._rebase(getattr(self, "__" + op.rstrip("_") + "__")(other))
+            return self._rebase(getattr(self._alias(), "__" + op.rstrip("_") + "__")(other))
         raw(self.data, other.data if isinstance(other, Tensor) else other)
         self._version[0] += 1
         return self
@@ -751,9 +772,13 @@ class Tensor:
 
     def fill_(self, value):
         self._check_inplace("fill_")
+        if isinstance(value, Tensor):
+            value = value.item()
         if self.grad_fn is not None and autograd.is_grad_enabled():
-            return self._rebase(self.detach() * 0 + value)
-        self.data[...] = value.item() if isinstance(value, Tensor) else value
+            # in the graph: every element becomes `value`, and no gradient flows to the old value
+            everywhere = Tensor._make(self.xp.ones(self.shape, dtype=bool), False, None)
+            return self._rebase(self._alias().masked_fill(everywhere, value))
+        self.data[...] = value
         self._version[0] += 1
         return self
 
@@ -874,6 +899,8 @@ def stack(tensors, dim=0):
     dim = dim % (tensors[0].ndim + 1)
     return S.Cat.apply(*[t.unsqueeze(dim) for t in tensors], dim=dim)
 
+
+autograd.Tensor = Tensor  # the engine makes Tensors without importing this module
 
 from .ops import elementwise as E  # noqa: E402  (the ops need Tensor defined first)
 from .ops import fused as F  # noqa: E402

@@ -1,6 +1,8 @@
 """Small helpers shared by the ops: shapes, broadcasting, wrapping raw arrays."""
 from __future__ import annotations
 
+from ..backend import as_array
+
 
 def shape_of(a):
     """The shape of an array argument, or None for a Python number (which takes no gradient)."""
@@ -49,4 +51,4 @@ def const(array):
     """Wrap a raw array as a Tensor that takes no gradient (a mask, a sign, an index)."""
     from ..tensor import Tensor
 
-    return Tensor._make(array, False, None)
+    return Tensor._make(as_array(array), False, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from ..autograd import Function
-from ..backend import xp_of
+from ..backend import erf, xp_of
 from ._util import const, shape_of, unbroadcast
 
 
@@ -222,28 +222,12 @@ class Relu(Function):
         return gy * const(ctx.mask)
 
 
-def _erf(x):
-    """erf on an array: scipy's where available (exact and fast), else math.erf per element."""
-    xp = xp_of(x)
-    if xp.__name__ == "cupy":  # pragma: no cover - needs a GPU
-        from cupyx.scipy.special import erf  # noqa: PLC0415
-
-        return erf(x)
-    try:
-        from scipy.special import erf  # noqa: PLC0415
-    except ImportError:  # exact, but slow: scipy is an optional speed-up
-        import numpy as np  # noqa: PLC0415
-
-        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
-    return erf(x).astype(x.dtype, copy=False)
-
-
 class Erf(Function):
     """y = erf(x)    dy/dx = 2/sqrt(pi) * exp(-x**2)"""
 
     def forward(ctx, x):
         ctx.save_inputs()
-        return _erf(x)
+        return erf(x)
 
     def backward(ctx, gy):
         (x,) = ctx.inputs
@@ -271,7 +255,7 @@ class Gelu(Function):
             return 0.5 * x * (1 + t)
         if approximate != "none":
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        return 0.5 * x * (1 + _erf(x * _INV_SQRT_2))
+        return 0.5 * x * (1 + erf(x * _INV_SQRT_2))
 
     def backward(ctx, gy):
         (x,) = ctx.inputs

@@ -170,6 +170,12 @@ class CrossEntropy(Fused):
 
     def fast_backward(ctx, gy):
         xp = xp_of(ctx.logp)
+        _, n_target, n_weight = ctx.next_functions
+        if n_weight is not None:
+            raise RuntimeError(
+                "cross_entropy: not differentiable with respect to the class weights (as in PyTorch); "
+                "pass weight.detach()"
+            )
         p = xp.exp(ctx.logp)
         C, N, w, eps = ctx.C, ctx.N, ctx.weight, ctx.label_smoothing
         if ctx.wq is not None:  # probability targets
@@ -183,20 +189,14 @@ class CrossEntropy(Fused):
                 W = w.sum() if w is not None else C
                 smooth = p * W - (w if w is not None else 1.0)
                 g += smooth * (ctx.valid[:, None] * (eps / C))
-        if ctx.reduction == "none":
-            g *= gy.reshape(-1, 1)
-        elif ctx.reduction == "mean":
-            g *= gy / ctx.denom
-        else:
-            g *= gy
-        g = g.astype(ctx.logp.dtype, copy=False)
-        shape = ctx.x_shape
-        if len(shape) == 1:
-            gx = g.reshape(shape)
-        else:
-            moved = (shape[0],) + shape[2:] + (shape[1],)
-            gx = xp.moveaxis(g.reshape(moved), -1, 1)
-        return gx, None, None
+        scale = _reduction_scale(ctx, gy)
+        g *= scale
+        gx = _rows_to_logits_shape(g.astype(ctx.logp.dtype, copy=False), ctx.x_shape)
+        g_target = None
+        if n_target is not None:  # probability targets can take a gradient: dL/dq = -(1 - eps) w log p
+            gq = -(1 - eps) * (ctx.logp * w if w is not None else ctx.logp) * scale
+            g_target = _rows_to_logits_shape(gq.astype(ctx.logp.dtype, copy=False), ctx.x_shape)
+        return gx, g_target, None
 
     @staticmethod
     def composite(x, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -210,7 +210,9 @@ class CrossEntropy(Fused):
             q = q * (1 - label_smoothing) + label_smoothing / C
             wq = q * weight if weight is not None else q
             rows = -(wq * logp).sum(dim=1)
-            return rows.sum() / x2.shape[0] if reduction == "mean" else rows.sum() if reduction == "sum" else rows
+            if reduction == "mean":
+                return rows.sum() / x2.shape[0]
+            return rows.sum() if reduction == "sum" else rows.reshape(() if x.ndim == 1 else x.shape[:1] + x.shape[2:])
         t = target.reshape(-1).data
         valid = t != ignore_index
         t_safe = xp_of(t).where(valid, t, 0)
@@ -226,6 +228,23 @@ class CrossEntropy(Fused):
         if reduction == "mean":
             return rows.sum() / w_row.sum()
         return rows.reshape(() if x.ndim == 1 else x.shape[:1] + x.shape[2:])
+
+
+def _reduction_scale(ctx, gy):
+    """What each row's loss is multiplied by: the incoming gradient, over the mean's denominator."""
+    if ctx.reduction == "none":
+        return gy.reshape(-1, 1)
+    if ctx.reduction == "mean":
+        return gy / ctx.denom
+    return gy
+
+
+def _rows_to_logits_shape(g, shape):
+    """Rows of C values (class dim last, flattened) back to the logits' layout (class dim 1)."""
+    if len(shape) == 1:
+        return g.reshape(shape)
+    moved = (shape[0],) + shape[2:] + (shape[1],)
+    return xp_of(g).moveaxis(g.reshape(moved), -1, 1)
 
 
 class LayerNorm(Fused):
@@ -315,9 +334,11 @@ class Embedding(Fused):
 
     @staticmethod
     def composite(weight, idx, padding_idx=None):
-        from ..tensor import where
+        from ..tensor import Tensor, where
 
+        idx = idx.data if isinstance(idx, Tensor) else idx  # an index array, or a Tensor holding one
         y = weight[idx]
         if padding_idx is not None:  # the same values, but no gradient into the padding row
-            y = where((idx != padding_idx).unsqueeze(-1), y, y.detach())
+            keep = const(xp_of(idx).expand_dims(idx != padding_idx, -1))
+            y = where(keep, y, y.detach())
         return y
