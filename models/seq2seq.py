@@ -1,0 +1,393 @@
+"""Sequence to sequence: an LSTM encoder-decoder (Sutskever et al. 2014), with the source read
+backwards if asked, and with Bahdanau et al. (2015)'s additive attention.
+
+Plain (Sutskever): the encoder LSTM reads x_1 .. x_S; its final states (h, c) of every layer
+start the decoder LSTM, which predicts y_1 .. y_T from <bos> y_1 .. y_{T-1}. The whole source must
+pass through that one fixed-size state. `reverse_source=True` feeds x_S .. x_1 instead: the first
+source words, which usually decide the first target words, are then read last, a few steps
+before they are needed, which shortens the paths the gradient travels at the start of the
+sentence ("many short term dependencies", Sutskever et al. 2014, section 3.3).
+
+Attention (Bahdanau): a bidirectional encoder gives one annotation h_j = [h->_j ; h<-_j] per
+source word. Before emitting y_i, the decoder state s_{i-1} scores every annotation,
+
+    e_ij = v^T tanh(W s_{i-1} + U h_j)            AdditiveAttention
+    a_ij = softmax_j(e_ij)                         (padded source positions get no weight)
+    c_i  = sum_j a_ij h_j                          the context, a soft lookup of the source
+    s_i  = LSTM([E y_{i-1} ; c_i], s_{i-1})        the context is fed to the decoder
+    P(y_i | ...) = softmax(W_o [s_i ; c_i] + b_o)
+
+and the decoder starts from s_0 = tanh(W_s h<-_1) (the backward encoder's state after reading
+the whole sentence), as in the paper. Where this differs from the paper: LSTM instead of GRU
+units, and a linear output layer over [s_i; c_i] instead of the maxout "deep output".
+
+Decoding: `greedy` (argmax at every step) and `beam_search` (the `beam_size` best partial
+translations by total log-probability, finished ones set aside, the winner chosen by
+log-probability / length**alpha). Both run a whole batch of sentences at once.
+
+`evaluate` gives exact-match and token accuracy by source-length bucket; `python -m
+models.seq2seq` trains the three models on the synthetic task (minigrad.data.translation) and
+prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import nn, optim
+from minigrad.nn import functional as F
+
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2  # the translation task's special ids
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau attention: score(s, h_j) = v^T tanh(W s + U h_j); returns (context, weights).
+
+    forward(query (B, Q), keys (B, S, K), mask (B, S) bool, True where a key is real) ->
+    context sum_j a_j keys_j (B, K) and weights a (B, S). `project_keys(keys)` computes U h_j once
+    per source sentence; pass it as `projected_keys` to reuse it at every decoder step.
+    """
+
+    def __init__(self, query_size, key_size, attn_size):
+        super().__init__()
+        self.W = nn.Linear(query_size, attn_size, bias=False)
+        self.U = nn.Linear(key_size, attn_size)
+        self.v = nn.Linear(attn_size, 1, bias=False)
+
+    def project_keys(self, keys):
+        return self.U(keys)
+
+    def forward(self, query, keys, mask=None, projected_keys=None):
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
+        scores = self.v((self.W(query).unsqueeze(1) + projected_keys).tanh()).squeeze(-1)  # e_j: (B, S)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = scores.softmax(dim=-1)                                # a_j
+        context = (weights.unsqueeze(1) @ keys).squeeze(1)              # sum_j a_j h_j
+        return context, weights
+
+
+def reverse_within_lengths(src, lengths):
+    """Each row's first lengths[b] ids reversed, the padding left where it is."""
+    src = np.asarray(src)
+    T = src.shape[1]
+    t = np.arange(T)[None, :]
+    L = np.asarray(lengths)[:, None]
+    index = np.where(t < L, L - 1 - t, t)
+    return np.take_along_axis(src, index, axis=1)
+
+
+class Seq2Seq(nn.Module):
+    """Encoder-decoder LSTM; `attention=True` makes it Bahdanau's (bidirectional encoder, additive
+    attention, context fed to the decoder), `reverse_source=True` makes it read the source backwards."""
+
+    def __init__(self, src_vocab, tgt_vocab, embed_dim=64, hidden_size=128, num_layers=1, attention=False,
+                 reverse_source=False, attn_size=None, dropout=0.0):
+        super().__init__()
+        self.attention, self.reverse_source = attention, reverse_source
+        self.hidden_size, self.num_layers, self.tgt_vocab = hidden_size, num_layers, tgt_vocab
+        self.src_embed = nn.Embedding(src_vocab, embed_dim)
+        self.tgt_embed = nn.Embedding(tgt_vocab, embed_dim)
+        self.encoder = nn.LSTM(embed_dim, hidden_size, num_layers, batch_first=True, bidirectional=attention,
+                               dropout=dropout if num_layers > 1 else 0.0)
+        dec_in = embed_dim + (2 * hidden_size if attention else 0)
+        self.decoder = nn.LSTM(dec_in, hidden_size, num_layers, dropout=dropout if num_layers > 1 else 0.0)
+        if attention:
+            self.attn = AdditiveAttention(hidden_size, 2 * hidden_size, attn_size or hidden_size)
+            self.init_state = nn.Linear(hidden_size, hidden_size)   # W_s: s_0 = tanh(W_s h<-_1)
+            self.out = nn.Linear(hidden_size + 2 * hidden_size, tgt_vocab)
+        else:
+            self.out = nn.Linear(hidden_size, tgt_vocab)
+
+    # -- encoder ------------------------------------------------------------------------------------
+    def encode(self, src, src_lengths):
+        """Returns (memory, decoder start state): memory holds what the decoder reads at each step
+        (annotations, their projections U h_j and the mask) or None for the plain model."""
+        src = np.asarray(src.numpy() if isinstance(src, mg.Tensor) else src)
+        lengths = np.asarray(src_lengths.numpy() if isinstance(src_lengths, mg.Tensor) else src_lengths)
+        if src.ndim != 2 or lengths.shape != (src.shape[0],):
+            raise ValueError(f"Seq2Seq.encode: src must be (batch, time) with one length per row, got src "
+                             f"{src.shape} and lengths {lengths.shape}")
+        if self.reverse_source:
+            src = reverse_within_lengths(src, lengths)
+        annotations, (h_n, c_n) = self.encoder(self.src_embed(mg.tensor(src)), lengths=lengths)
+        if not self.attention:
+            return None, (h_n, c_n)
+        # h_n is (layers * 2, B, H): index 2l + 1 is layer l's backward direction, which ends at x_1
+        backward_final = h_n.reshape(self.num_layers, 2, *h_n.shape[1:])[:, 1]
+        s0 = self.init_state(backward_final).tanh()
+        mask = mg.tensor(np.arange(src.shape[1])[None, :] < lengths[:, None])
+        memory = {"keys": annotations, "projected": self.attn.project_keys(annotations), "mask": mask}
+        return memory, (s0, mg.zeros_like(s0))
+
+    # -- decoder ------------------------------------------------------------------------------------
+    def decode_step(self, y_prev, state, memory):
+        """One target step: ids y_prev (B,) -> (logits (B, V), new state, attention weights or None)."""
+        emb = self.tgt_embed(mg.tensor(np.asarray(y_prev)))
+        if memory is None:
+            s, state = self.decoder(emb.unsqueeze(0), state)
+            return self.out(s[0]), state, None
+        context, weights = self.attn(state[0][-1], memory["keys"], memory["mask"], memory["projected"])
+        s, state = self.decoder(cat_last(emb, context).unsqueeze(0), state)
+        return self.out(cat_last(s[0], context)), state, weights
+
+    def forward(self, src, src_lengths, tgt_in):
+        """Teacher forcing: logits (B, T, V) for every position of tgt_in (<bos> y_1 .. y_{T-1})."""
+        tgt_in = np.asarray(tgt_in.numpy() if isinstance(tgt_in, mg.Tensor) else tgt_in)
+        memory, state = self.encode(src, src_lengths)
+        B, T = tgt_in.shape
+        emb = self.tgt_embed(mg.tensor(tgt_in.T))  # (T, B, E)
+        if memory is None:  # the whole target in one pass of the decoder LSTM
+            s, _ = self.decoder(emb, state)
+            return self.out(s.reshape(T * B, -1)).reshape(T, B, -1).transpose(0, 1)
+        states, contexts = [], []
+        for i in range(T):  # each step's context depends on the state before it: a loop
+            context, _ = self.attn(state[0][-1], memory["keys"], memory["mask"], memory["projected"])
+            s, state = self.decoder(cat_last(emb[i], context).unsqueeze(0), state)
+            states.append(s[0])
+            contexts.append(context)
+        features = cat_last(mg.stack(states, dim=1), mg.stack(contexts, dim=1))  # (B, T, 3H)
+        return self.out(features.reshape(B * T, -1)).reshape(B, T, -1)
+
+    def loss(self, batch):
+        logits = self(batch.src, batch.src_lengths, batch.tgt_in)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(batch.tgt_out.reshape(-1)),
+                               ignore_index=PAD_ID)
+
+    # -- decoding -----------------------------------------------------------------------------------
+    @mg.no_grad()
+    def greedy(self, src, src_lengths, max_len=None, return_attention=False):
+        """The argmax translation of every row: lists of target ids (without <eos>)."""
+        was_training = self.training
+        self.eval()
+        lengths = np.asarray(src_lengths)
+        max_len = max_len or int(lengths.max() * 1.5 + 5)
+        memory, state = self.encode(src, lengths)
+        B = len(lengths)
+        y = np.full(B, BOS_ID)
+        out, attn = [[] for _ in range(B)], [[] for _ in range(B)]
+        done = np.zeros(B, dtype=bool)
+        for _ in range(max_len):
+            logits, state, weights = self.decode_step(y, state, memory)
+            y = logits.numpy().argmax(axis=-1)
+            for b in np.flatnonzero(~done):
+                if y[b] == EOS_ID:
+                    done[b] = True
+                else:
+                    out[b].append(int(y[b]))
+                    if weights is not None:
+                        attn[b].append(weights.numpy()[b, :lengths[b]])
+            if done.all():
+                break
+        self.train(was_training)
+        return (out, attn) if return_attention else out
+
+    @mg.no_grad()
+    def beam_search(self, src, src_lengths, beam_size=5, max_len=None, alpha=0.6):
+        """The best of `beam_size` hypotheses per row by log P / length**alpha (Wu et al. 2016's
+        normalisation is ((5 + len) / 6)**alpha; plain len**alpha is enough here)."""
+        was_training = self.training
+        self.eval()
+        lengths = np.asarray(src_lengths)
+        B, K = len(lengths), beam_size
+        max_len = max_len or int(lengths.max() * 1.5 + 5)
+        memory, state = self.encode(src, lengths)
+        # every sentence's encoding repeated K times: row b * K + k is beam k of sentence b
+        rep = np.repeat(np.arange(B), K)
+        state = tuple(s[:, rep] for s in state)
+        if memory is not None:
+            memory = {k: v[rep] for k, v in memory.items()}
+        scores = np.full((B, K), -np.inf)
+        scores[:, 0] = 0.0  # all beams start identical: keep one so the first step is not K copies
+        tokens = np.zeros((B, K, 0), dtype=np.int64)
+        finished = [[] for _ in range(B)]  # (normalised score, ids)
+        y = np.full(B * K, BOS_ID)
+        for step in range(max_len):
+            logits, state, _ = self.decode_step(y, state, memory)
+            logp = logits.log_softmax(-1).numpy().reshape(B, K, -1)
+            V = logp.shape[-1]
+            total = (scores[:, :, None] + logp).reshape(B, K * V)
+            best = np.argsort(-total, axis=1)[:, :2 * K]  # enough to keep K alive after EOS ones
+            new_scores = np.full((B, K), -np.inf)
+            new_tokens = np.zeros((B, K, step + 1), dtype=np.int64)
+            parent = np.zeros((B, K), dtype=np.int64)
+            for b in range(B):
+                kept = 0
+                for flat in best[b]:
+                    k, v = divmod(int(flat), V)
+                    s = total[b, flat]
+                    if not np.isfinite(s):
+                        break
+                    if v == EOS_ID:
+                        finished[b].append((s / max(step, 1) ** alpha, tokens[b, k].tolist()))
+                        continue
+                    new_scores[b, kept] = s
+                    new_tokens[b, kept, :step] = tokens[b, k]
+                    new_tokens[b, kept, step] = v
+                    parent[b, kept] = k
+                    kept += 1
+                    if kept == K:
+                        break
+            # a sentence with beam_size finished hypotheses stops searching
+            for b in range(B):
+                if finished[b] and len(finished[b]) >= K:
+                    new_scores[b] = -np.inf
+            scores, tokens = new_scores, new_tokens
+            if not np.isfinite(scores).any():
+                break
+            rows = (np.arange(B)[:, None] * K + parent).reshape(-1)
+            state = tuple(s[:, rows] for s in state)
+            y = tokens[:, :, -1].reshape(-1)
+        results = []
+        for b in range(B):
+            if not finished[b]:  # nothing ended within max_len: take the best live beam
+                finished[b].append((scores[b].max(), tokens[b, int(scores[b].argmax())].tolist()))
+            results.append(max(finished[b], key=lambda item: item[0])[1])
+        self.train(was_training)
+        return results
+
+
+def cat_last(a, b):
+    return mg.cat([a, b], dim=-1)
+
+
+# -- evaluation --------------------------------------------------------------------------------------
+def evaluate(model, task, pairs, batch_size=200, decoder="greedy", beam_size=5):
+    """Exact-match and token accuracy by source-length bucket (and "all").
+
+    Token accuracy: the share of reference positions where the output has the same token at the
+    same position (a too-short or too-long output loses the positions it misses or shifts)."""
+    from minigrad.data.translation import length_bucket, length_buckets
+
+    stats = {}
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start:start + batch_size]
+        batch = next(task.batches(chunk, len(chunk)))
+        if decoder == "greedy":
+            hyps = model.greedy(batch.src, batch.src_lengths)
+        else:
+            hyps = model.beam_search(batch.src, batch.src_lengths, beam_size=beam_size)
+        for (src, tgt), hyp in zip(chunk, hyps):
+            ref = task.encode_tgt(tgt).tolist()
+            same = sum(1 for a, b in zip(hyp, ref) if a == b)
+            for key in (length_bucket(len(src)), "all"):
+                s = stats.setdefault(key, [0, 0, 0, 0])
+                s[0] += hyp == ref
+                s[1] += 1
+                s[2] += same
+                s[3] += len(ref)
+    rows = []
+    for key in [k for k in length_buckets() if k in stats] + ["all"]:
+        exact, n, same, ref_tokens = stats[key]
+        rows.append({"source length": key, "sentences": n, "exact match": exact / n, "token accuracy": same / ref_tokens})
+    return rows
+
+
+@mg.no_grad()
+def dataset_loss(model, task, pairs, batch_size=200):
+    """Mean nats per target token (teacher forcing) over pairs."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in task.batches(pairs, batch_size):
+        logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(batch.tgt_out.reshape(-1)),
+                                 ignore_index=PAD_ID, reduction="sum").item()
+        count += int((batch.tgt_out != PAD_ID).sum())
+    model.train(was_training)
+    return total / count
+
+
+# -- training ----------------------------------------------------------------------------------------
+def bucketed_batches(task, pairs, batch_size, rng, pool=50):
+    """Endless batches of similar source lengths (less padding): shuffle, cut into pools of
+    pool * batch_size pairs, sort each pool by length, cut into batches, shuffle the batches."""
+    while True:
+        order = rng.permutation(len(pairs))
+        for start in range(0, len(order), pool * batch_size):
+            chunk = sorted((pairs[i] for i in order[start:start + pool * batch_size]), key=lambda p: len(p[0]))
+            batches = list(task.batches(chunk, batch_size))
+            for i in rng.permutation(len(batches)):
+                yield batches[i]
+
+
+def train(model, task, pairs, steps=None, seconds=None, batch_size=64, lr=2e-3, grad_clip=1.0, seed=0,
+          log_every=0, log=print):
+    """Adam with cosine decay to lr/10 over `steps` (or until `seconds` are up); returns stats."""
+    if steps is None and seconds is None:
+        raise ValueError("train: give steps= or seconds=")
+    horizon = steps or 1000
+    opt = optim.Adam(model.parameters(), lr=lr)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=horizon, eta_min=lr / 10)
+    batches = bucketed_batches(task, pairs, batch_size, np.random.default_rng(seed))
+    model.train()
+    t0 = time.perf_counter()
+    losses, step, sentences = [], 0, 0
+    while (steps is None or step < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
+        batch = next(batches)
+        loss = model.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        if grad_clip:
+            optim.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        if step < horizon - 1:
+            sched.step()
+        losses.append(loss.item())
+        sentences += len(batch.src)
+        step += 1
+        if log_every and log and step % log_every == 0:
+            log(f"step {step}: loss {np.mean(losses[-log_every:]):.4f} ({time.perf_counter() - t0:.0f} s)")
+    return {"steps": step, "seconds": time.perf_counter() - t0, "sentences": sentences, "losses": losses}
+
+
+VARIANTS = {
+    "plain": dict(attention=False, reverse_source=False),
+    "reversed": dict(attention=False, reverse_source=True),
+    "attention": dict(attention=True, reverse_source=False),
+}
+
+
+def make_model(task, variant, **kwargs):
+    return Seq2Seq(len(task.src_vocab), len(task.tgt_vocab), **VARIANTS[variant], **kwargs)
+
+
+def main(argv=None):
+    from minigrad.data.translation import TranslationTask
+
+    parser = argparse.ArgumentParser(description="Train plain / reversed / attention seq2seq on the synthetic task.")
+    parser.add_argument("--variants", default="plain,reversed,attention")
+    parser.add_argument("--train", type=int, default=20000)
+    parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--lexicon", type=float, default=0.25, help="lexicon_fraction of the task")
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--beam", type=int, default=0, help="also decode with a beam of this size")
+    args = parser.parse_args(argv)
+    task = TranslationTask(seed=0, lexicon_fraction=args.lexicon)
+    data = task.splits(args.train, 200, args.test)
+    for variant in args.variants.split(","):
+        mg.manual_seed(0)
+        model = make_model(task, variant, hidden_size=args.hidden, num_layers=args.layers)
+        stats = train(model, task, data["train"], steps=args.steps,
+                      seconds=None if args.steps else args.minutes * 60, log_every=100)
+        print(f"\n{variant}: {model.num_parameters():,} parameters, {stats['steps']} steps, "
+              f"{stats['sentences']:,} sentences, {stats['seconds']:.0f} s, "
+              f"test loss {dataset_loss(model, task, data['test']):.4f} nats/token")
+        decoders = ["greedy"] + (["beam"] if args.beam else [])
+        for decoder in decoders:
+            rows = evaluate(model, task, data["test"], decoder=decoder, beam_size=args.beam or 5)
+            print(f"{decoder}:")
+            for r in rows:
+                print(f"  {r['source length']:>6}  n={r['sentences']:4d}  exact {r['exact match']:.3f}  "
+                      f"token {r['token accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
