@@ -127,7 +127,6 @@ class Function:
         ctx._saved = None  # save_inputs() sets True; the tensors are kept below if recorded
         ctx._out = None  # save_output() sets True; the output array is kept below
         arrays = []
-        edges = []  # per argument: the node (or leaf) its gradient goes to, or None
         requires_grad = False
         first = None
         for a in args:
@@ -140,12 +139,8 @@ class Function:
                 arrays.append(d)
                 if a.requires_grad:
                     requires_grad = True
-                    edges.append(a.grad_fn or a)
-                else:
-                    edges.append(None)
             else:
                 arrays.append(a)
-                edges.append(None)
         try:
             out = ctx.forward(*arrays, **kwargs)
         except ValueError as e:
@@ -154,20 +149,24 @@ class Function:
             raise
         if isinstance(out, _np_generic):  # numpy reductions return scalars; keep 0-d arrays
             out = _np_asarray(out)
-        if requires_grad and _grad_enabled and out.dtype.kind in "fc":
-            ctx.next_functions = tuple(edges)
-            ctx._freed = False
-            ctx._hooks = None
-            ctx._retain = None
-            if ctx._saved is not None:  # forward called save_inputs(): keep them, with versions
-                ctx._saved = tuple((a, a._version[0]) if isinstance(a, Tensor) else (a, None) for a in args)
-            result = Tensor._make(out, True, ctx)
-            if ctx._out is not None:  # forward called save_output(): share the version counter
-                ctx._out = out
-                ctx._out_version = (result._version, 0)
-            ctx._out_ref = weakref.ref(result)
-            return result
-        return Tensor._make(out, False, None)
+        if not (requires_grad and _grad_enabled and out.dtype.kind in "fc"):
+            return Tensor._make(out, False, None)
+        # record the node: per argument, where its gradient goes (the node that made it, the
+        # leaf itself, or None for numbers and tensors that need no gradient)
+        ctx.next_functions = tuple([
+            (a.grad_fn or a) if isinstance(a, Tensor) and a.requires_grad else None for a in args
+        ])
+        ctx._freed = False
+        ctx._hooks = None
+        ctx._retain = None
+        if ctx._saved is not None:  # forward called save_inputs(): keep them, with their versions
+            ctx._saved = tuple([(a, a._version[0]) if isinstance(a, Tensor) else (a, None) for a in args])
+        result = Tensor._make(out, True, ctx)
+        if ctx._out is not None:  # forward called save_output(): share the version counter
+            ctx._out = out
+            ctx._out_version = (result._version, 0)
+        ctx._out_ref = weakref.ref(result)
+        return result
 
     def save_inputs(self):
         """Keep the input tensors for backward (their versions are checked there)."""
@@ -264,12 +263,32 @@ class _Handle:
 
 
 # -- the backward engine ---------------------------------------------------------------
-def _toposort(root_nodes):
-    """Post-order of the Function nodes reachable from the roots, and each one's fan-in."""
+def _count_dependencies(roots):
+    """For every node reachable from the roots: how many edges lead into it (its consumers).
+
+    The engine runs a node once that many gradients have arrived, so each node runs once,
+    after everything that uses its output."""
     deps = {}
+    stack = list(roots)
+    expanded = set(roots)
+    while stack:
+        for nxt in stack.pop().next_functions:
+            if isinstance(nxt, Function):  # not a leaf tensor, not None
+                if nxt in deps:
+                    deps[nxt] += 1
+                else:
+                    deps[nxt] = 1
+                    if nxt not in expanded:
+                        expanded.add(nxt)
+                        stack.append(nxt)
+    return deps
+
+
+def _post_order(roots):
+    """The nodes reachable from the roots, each after all the nodes it leads to."""
     order = []
     visited = set()
-    stack = [(n, False) for n in root_nodes]
+    stack = [(n, False) for n in roots]
     while stack:
         node, done = stack.pop()
         if done:
@@ -279,12 +298,8 @@ def _toposort(root_nodes):
             continue
         visited.add(node)
         stack.append((node, True))
-        for nxt in node.next_functions:
-            if isinstance(nxt, Function):
-                deps[nxt] = deps.get(nxt, 0) + 1
-                if nxt not in visited:
-                    stack.append((nxt, False))
-    return order, deps
+        stack.extend((nxt, False) for nxt in node.next_functions if isinstance(nxt, Function) and nxt not in visited)
+    return order
 
 
 def _add(a, b):
@@ -346,11 +361,11 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                 node_grads[out.grad_fn] = _add(node_grads.get(out.grad_fn), g)
                 roots.append(out.grad_fn)
 
-        order, deps = _toposort(roots)
+        deps = _count_dependencies(roots)
         needed = None
         if inputs is not None:  # skip nodes from which no input can be reached
             needed = set()
-            for node in order:  # post-order: a node comes after everything it leads to
+            for node in _post_order(roots):  # a node comes after everything it leads to
                 if node in capture_nodes or any(
                     (isinstance(e, Function) and e in needed) or (isinstance(e, Tensor) and id(e) in capture_leaves)
                     for e in node.next_functions

@@ -11,6 +11,7 @@ differentiated again. Integer and bool tensors (indices, masks) never require gr
 """
 from __future__ import annotations
 
+import operator
 import weakref
 from collections import namedtuple
 
@@ -73,8 +74,9 @@ class Tensor:
         self._hooks = None
         self.name = name
 
-    @classmethod
-    def _make(cls, data, requires_grad, grad_fn, version=None):
+    @staticmethod
+    def _make(data, requires_grad, grad_fn, version=None):
+        """A Tensor around an array, without __init__'s checks (the engine's fast path)."""
         t = object.__new__(Tensor)
         t.data = data
         t.grad = None
@@ -293,35 +295,43 @@ class Tensor:
             return other
         return Tensor(other, device=self.device)
 
-    def _floated(self, other):
-        """int tensor (op) float number -> float32, as PyTorch promotes."""
-        if self.dtype.kind in "iub" and isinstance(other, float):
-            return self.float()
-        return self
+    def _operands(self, other):
+        """(self, other) ready for a binary op: Python numbers stay numbers (so they keep this
+        tensor's dtype), arrays become tensors, and an integer tensor meeting a float number
+        becomes float32, as PyTorch promotes. The common case (two tensors) returns at once."""
+        if isinstance(other, Tensor):
+            return self, other
+        other = self._other(other)
+        if isinstance(other, float) and self.data.dtype.kind in "iub":
+            return self.float(), other
+        return self, other
 
     def __add__(self, other):
-        other = self._other(other)
-        return E.Add.apply(self._floated(other), other)
+        if isinstance(other, Tensor):  # the common case, without a detour
+            return E.Add.apply(self, other)
+        return E.Add.apply(*self._operands(other))
 
     def __radd__(self, other):
-        other = self._other(other)
-        return E.Add.apply(other, self._floated(other))
+        x, y = self._operands(other)
+        return E.Add.apply(y, x)
 
     def __sub__(self, other):
-        other = self._other(other)
-        return E.Sub.apply(self._floated(other), other)
+        if isinstance(other, Tensor):  # the common case, without a detour
+            return E.Sub.apply(self, other)
+        return E.Sub.apply(*self._operands(other))
 
     def __rsub__(self, other):
-        other = self._other(other)
-        return E.Sub.apply(other, self._floated(other))
+        x, y = self._operands(other)
+        return E.Sub.apply(y, x)
 
     def __mul__(self, other):
-        other = self._other(other)
-        return E.Mul.apply(self._floated(other), other)
+        if isinstance(other, Tensor):  # the common case, without a detour
+            return E.Mul.apply(self, other)
+        return E.Mul.apply(*self._operands(other))
 
     def __rmul__(self, other):
-        other = self._other(other)
-        return E.Mul.apply(other, self._floated(other))
+        x, y = self._operands(other)
+        return E.Mul.apply(y, x)
 
     def __truediv__(self, other):
         other = self._other(other)
@@ -336,12 +346,11 @@ class Tensor:
         return E.Div.apply(other, x)
 
     def __pow__(self, other):
-        other = self._other(other)
-        return E.Pow.apply(self._floated(other), other)
+        return E.Pow.apply(*self._operands(other))
 
     def __rpow__(self, other):
-        other = self._other(other)
-        return E.Pow.apply(other, self._floated(other))
+        x, y = self._operands(other)
+        return E.Pow.apply(y, x)
 
     def __neg__(self):
         return E.Neg.apply(self)
@@ -377,22 +386,22 @@ class Tensor:
         return _no_grad_result(fn(self.data, o))
 
     def __eq__(self, other):
-        return self._compare(other, lambda a, b: a == b)
+        return self._compare(other, operator.eq)
 
     def __ne__(self, other):
-        return self._compare(other, lambda a, b: a != b)
+        return self._compare(other, operator.ne)
 
     def __lt__(self, other):
-        return self._compare(other, lambda a, b: a < b)
+        return self._compare(other, operator.lt)
 
     def __le__(self, other):
-        return self._compare(other, lambda a, b: a <= b)
+        return self._compare(other, operator.le)
 
     def __gt__(self, other):
-        return self._compare(other, lambda a, b: a > b)
+        return self._compare(other, operator.gt)
 
     def __ge__(self, other):
-        return self._compare(other, lambda a, b: a >= b)
+        return self._compare(other, operator.ge)
 
     def eq(self, other):
         return self == other
@@ -404,13 +413,13 @@ class Tensor:
         return _no_grad_result(~self.data)
 
     def __and__(self, other):
-        return self._compare(other, lambda a, b: a & b)
+        return self._compare(other, operator.and_)
 
     def __or__(self, other):
-        return self._compare(other, lambda a, b: a | b)
+        return self._compare(other, operator.or_)
 
     def __xor__(self, other):
-        return self._compare(other, lambda a, b: a ^ b)
+        return self._compare(other, operator.xor)
 
     def logical_not(self):
         return _no_grad_result(self.xp.logical_not(self.data))
@@ -583,12 +592,12 @@ class Tensor:
         return self.reshape(self.shape[:dim] + tuple(sizes) + self.shape[dim + 1:])
 
     def permute(self, *dims):
-        dims = tuple(d % self.ndim for d in _shape_arg(dims))
+        dims = tuple(normalize_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
         return S.Permute.apply(self, dims)
 
     def transpose(self, dim0, dim1):
         dims = list(range(self.ndim))
-        dim0, dim1 = dim0 % self.ndim, dim1 % self.ndim
+        dim0, dim1 = normalize_dim(dim0, self.ndim, "transpose"), normalize_dim(dim1, self.ndim, "transpose")
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return S.Permute.apply(self, tuple(dims))
 
@@ -598,6 +607,9 @@ class Tensor:
 
     @property
     def mT(self):
+        """The last two dims swapped: the transpose of each matrix in a batch."""
+        if self.ndim == 2:  # the common case, kept short: backward of every matmul uses it
+            return S.Permute.apply(self, (1, 0))
         return self.transpose(-2, -1)
 
     def movedim(self, source, destination):
@@ -907,3 +919,4 @@ from .ops import fused as F  # noqa: E402
 from .ops import linalg as L  # noqa: E402
 from .ops import reduce as R  # noqa: E402
 from .ops import shape as S  # noqa: E402
+from .ops._util import normalize_dim  # noqa: E402

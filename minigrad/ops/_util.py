@@ -1,6 +1,7 @@
 """Small helpers shared by the ops: shapes, broadcasting, wrapping raw arrays."""
 from __future__ import annotations
 
+from .. import autograd
 from ..backend import as_array
 
 
@@ -21,12 +22,12 @@ def unbroadcast(g, shape):
     if gshape == shape:
         return g
     lead = len(gshape) - len(shape)
-    dims = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and gshape[lead + i] != 1
-    )
-    if dims:
-        g = g.sum(dim=dims, keepdim=True)
-    return g.reshape(shape)
+    if lead:  # new leading dims: summed away
+        g = g.sum(dim=0 if lead == 1 else tuple(range(lead)))
+    ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    if ones:  # dims of size 1 that were stretched: summed, kept as size 1
+        g = g.sum(dim=ones, keepdim=True)
+    return g
 
 
 def normalize_dim(dim: int, ndim: int, op: str) -> int:
@@ -43,12 +44,10 @@ def normalize_dims(dim, ndim: int, op: str):
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, int):
-        dim = (dim,)
-    return tuple(sorted(normalize_dim(d, ndim, op) for d in dim))
+        return (normalize_dim(dim, ndim, op),)
+    return tuple(sorted([normalize_dim(d, ndim, op) for d in dim]))
 
 
 def const(array):
     """Wrap a raw array as a Tensor that takes no gradient (a mask, a sign, an index)."""
-    from ..tensor import Tensor
-
-    return Tensor._make(as_array(array), False, None)
+    return autograd.Tensor._make(as_array(array), False, None)

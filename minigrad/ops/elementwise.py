@@ -211,15 +211,14 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """y = max(x, 0)    dy/dx = 1 where x > 0, else 0"""
+    """y = max(x, 0)    dy/dx = 1 where x > 0 (where y > 0), else 0"""
 
     def forward(ctx, x):
-        mask = x > 0
-        ctx.mask = mask
-        return x * mask
+        ctx.save_output()
+        return xp_of(x).maximum(x, 0)
 
     def backward(ctx, gy):
-        return gy * const(ctx.mask)
+        return gy * (ctx.output > 0)
 
 
 class Erf(Function):

@@ -32,6 +32,8 @@ class MatMul(Function):
     def backward(ctx, gz):
         x, y = ctx.inputs
         nx, ny = ctx.next_functions
+        if x.ndim == 2 and y.ndim == 2:  # the common case: two matrices, nothing to sum or squeeze
+            return (gz @ y.mT if nx is not None else None), (x.mT @ gz if ny is not None else None)
         xs, ys = x.shape, y.shape
         if x.ndim == 1 and y.ndim == 1:  # dot product: z is a scalar
             return (gz * y if nx is not None else None), (gz * x if ny is not None else None)

@@ -33,7 +33,7 @@ class Permute(Function):
     """y = x with its dims reordered    dy/dx: the gradient permuted back by the inverse order"""
 
     def forward(ctx, x, dims):
-        if sorted(dims) != list(range(x.ndim)):
+        if len(dims) != x.ndim or len(set(dims)) != x.ndim:
             raise ValueError(f"permute: {tuple(dims)} is not a permutation of the {x.ndim} dims of a tensor of shape {x.shape}")
         ctx.dims = dims
         return x.transpose(dims)
@@ -42,7 +42,7 @@ class Permute(Function):
         inverse = [0] * len(ctx.dims)
         for i, d in enumerate(ctx.dims):
             inverse[d] = i
-        return gy.permute(*inverse)
+        return Permute.apply(gy, tuple(inverse))
 
 
 class Expand(Function):
