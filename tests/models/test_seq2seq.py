@@ -25,7 +25,7 @@ def test_additive_attention_by_hand():
     h = RNG.standard_normal((2, 5, 3))
     mask = np.array([[True] * 5, [True, True, True, False, False]])
     context, weights = attn(mg.tensor(s), mg.tensor(h), mg.tensor(mask))
-    W, U, b, v = (attn.W.weight.numpy(), attn.U.weight.numpy(), attn.U.bias.numpy(), attn.v.weight.numpy()[0])
+    W, U, b, v = (attn.W.weight.numpy(), attn.U.weight.numpy(), attn.U.bias.numpy(), attn.v.numpy())
     for row in range(2):
         n = mask[row].sum()
         e = np.array([v @ np.tanh(W @ s[row] + U @ h[row, j] + b) for j in range(n)])
