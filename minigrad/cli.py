@@ -1,8 +1,14 @@
 """The `minigrad` command: the tour of the lessons, and the tools around the models.
 
-    minigrad tour [--fast] [--lesson N] [--data DIR] [--out DIR]
-    minigrad graph {lookup,attention,mlp,gpt} [--layers N] [-o FILE]
-    minigrad bench [NAME ...]
+    minigrad tour [--fast] [--lesson N] [--data DIR] [--out DIR]      every lesson, one report
+    minigrad train KIND [--corpus C] [--size S] [--iters N] [--out DIR]   KIND: ngram rnn lstm gru gpt bert bart
+    minigrad sample --checkpoint DIR [--prompt P] [--tokens N] [--temperature T] [--top-k K]
+    minigrad graph {lookup,attention,mlp,gpt} [-o FILE]               a computation graph
+    minigrad rlhf [--fast] [--out DIR]                                InstructGPT: SFT, reward model, PPO
+    minigrad bench [NAME ...] [--quick]                               speed against PyTorch
+
+`minigrad COMMAND --help` explains each. Errors in what was asked (a missing file, an unknown
+name, a prompt the model cannot read) end with one line saying what to do, not a traceback.
 """
 from __future__ import annotations
 
@@ -12,85 +18,253 @@ import runpy
 import sys
 from pathlib import Path
 
+KINDS = ("ngram", "rnn", "lstm", "gru", "gpt", "bert", "bart")
 
-def cmd_tour(args):
+
+class UsageError(Exception):
+    """A mistake in the command line or its inputs: printed as one line, exit status 2."""
+
+
+# -- tour ---------------------------------------------------------------------------------------------
+def cmd_tour(args) -> int:
     from .tour import tour
 
     if args.data and not Path(args.data).is_dir():
-        raise SystemExit(f"tour: --data {args.data} is not a folder (it should hold names.txt / tinyshakespeare.txt)")
-    index = tour(out=args.out, fast=args.fast, lessons=args.lesson, data=args.data)
-    print(f"\nreport: {index.resolve()}  (open it in a browser; {index.parent / 'README.md'} has the same as Markdown)")
+        raise UsageError(f"tour: --data {args.data} is not a folder (it should hold names.txt / tinyshakespeare.txt)")
+    try:
+        report = tour(out=args.out, fast=args.fast, lessons=args.lesson, data=args.data, verbose=args.verbose)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(f"\nreport: {report.index.resolve()}  (open it in a browser; {report.readme} has the same as Markdown)")
+    if report.failed:
+        names = ", ".join(r["dir"] for r in report.failed)
+        print(f"{len(report.failed)} of {len(report.results)} lessons failed: {names}", file=sys.stderr)
+        return 1
+    return 0
 
 
-def cmd_graph(args):
-    from . import viz
-    from . import viz_examples
+# -- train and sample ---------------------------------------------------------------------------------
+def cmd_train(args) -> int:
+    from . import zoo
+
+    settings = zoo.TrainSettings(size=args.size, iters=args.iters, batch_size=args.batch_size, lr=args.lr,
+                                 eval_interval=args.eval_interval, sample_tokens=args.sample_tokens, seed=args.seed,
+                                 device=args.device)
+    out = Path(args.out or f"checkpoints/{args.kind}-{args.size}")
+    try:
+        corpus = zoo.load_corpus(args.corpus, args.size)
+        print(f"training {args.kind} ({zoo.WHAT[args.kind]}), size {args.size}, on {corpus.source} "
+              f"({len(corpus.text):,} characters)", flush=True)
+        trained = zoo.train(args.kind, corpus, settings)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise UsageError(f"train {args.kind}: {e}") from None
+    zoo.save(trained, out)
+    results = trained.config.get("results", {})
+    shown = ", ".join(f"{k} {v}" for k, v in results.items())
+    print(f"saved {out}/ (config.json, model.safetensors, tokenizer.json); {shown}")
+    print(f"next: minigrad sample --checkpoint {out}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from . import zoo
+
+    try:
+        trained = zoo.load(args.checkpoint, device=args.device)
+        text = zoo.sample(trained, prompt=args.prompt, tokens=args.tokens, temperature=args.temperature,
+                          top_k=args.top_k, seed=args.seed)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise UsageError(f"sample: {e}") from None
+    if trained.kind in ("bert", "bart"):  # they fill in the prompt rather than continue it: show both
+        print(f"prompt: {args.prompt or trained.config.get('sample_prompt')}")
+    print(text)
+    return 0
+
+
+# -- graph --------------------------------------------------------------------------------------------
+GRAPH_FORMATS = (".svg", ".png", ".pdf", ".dot")
+
+
+def cmd_graph(args) -> int:
+    from . import viz, viz_examples
 
     makers = {"lookup": viz_examples.lookup, "attention": viz_examples.attention, "mlp": viz_examples.mlp,
               "gpt": lambda: viz_examples.gpt(layers=args.layers)}
-    dot = makers[args.example]()
+    try:
+        dot = makers[args.example]()
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
     out = args.output or f"{args.example}_graph"
-    stem = out.rsplit(".", 1)[0] if out.endswith((".svg", ".png", ".pdf", ".dot")) else out
-    fmt = out.rsplit(".", 1)[1] if out.endswith((".svg", ".png", ".pdf", ".dot")) else args.format
+    suffix = Path(out).suffix
+    if suffix and suffix not in GRAPH_FORMATS:
+        raise UsageError(f"graph: -o {out}: unknown format {suffix!r}; use one of {', '.join(GRAPH_FORMATS)}")
+    stem, fmt = (out[: -len(suffix)], suffix[1:]) if suffix else (out, args.format)
     path = viz.save(dot, stem, format=fmt, fallback_to_dot=True)
     print(f"wrote {path}")
+    return 0
 
 
+# -- rlhf ---------------------------------------------------------------------------------------------
+def cmd_rlhf(args) -> int:
+    try:
+        from models.instructgpt import pipeline
+    except ImportError as e:
+        raise UsageError(f"rlhf: the InstructGPT pipeline (models/instructgpt/pipeline.py) is not available "
+                         f"here ({e})") from None
+    result = pipeline.run(out_dir=args.out, fast=args.fast, seed=args.seed, progress=not args.no_progress)
+    result = result if isinstance(result, dict) else {}
+    if result.get("markdown"):
+        print(result["markdown"])
+    paths = result.get("paths") or {}
+    print(f"wrote {args.out}" + (": " + ", ".join(str(p) for p in paths.values()) if paths else ""))
+    return 0
+
+
+# -- bench --------------------------------------------------------------------------------------------
 def _benchmarks_dir() -> Path:
     here = Path(__file__).resolve().parent.parent / "benchmarks"
     if not here.is_dir():
-        raise SystemExit("bench: the benchmarks/ folder is not here; run from a clone of the repository")
+        raise UsageError("bench: the benchmarks/ folder is not here; run from a clone of the repository")
     return here
 
 
-def cmd_bench(args):
+def available_benchmarks() -> list[str]:
+    return sorted(p.stem for p in _benchmarks_dir().glob("*.py") if p.stem not in ("common", "__init__"))
+
+
+def _quick_flags(script: Path) -> list[str]:
+    """A benchmark's own way to run briefly: --quick where it has one, else fewer timed repeats."""
+    source = script.read_text(encoding="utf-8")
+    if '"--quick"' in source:
+        return ["--quick"]
+    if '"--repeat"' in source:
+        return ["--repeat", "3"]
+    return []
+
+
+def cmd_bench(args) -> int:
     bench_dir = _benchmarks_dir()
-    available = sorted(p.stem for p in bench_dir.glob("*.py") if p.stem not in ("common", "__init__"))
+    available = available_benchmarks()
     names = args.names or available
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise SystemExit(f"bench: unknown benchmark(s) {unknown}; available: {', '.join(available)}")
-    sys.path.insert(0, str(bench_dir))
+        raise UsageError(f"bench: unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(available)}")
+    sys.path.insert(0, str(bench_dir))  # the scripts import their shared helpers (common.py) by name
+    failed = []
     for name in names:
+        script = bench_dir / f"{name}.py"
         print(f"== {name}", flush=True)
         saved = sys.argv
-        sys.argv = [name] + (["--quick"] if args.quick else [])
+        sys.argv = [str(script)] + (_quick_flags(script) if args.quick else [])
         try:
-            runpy.run_path(str(bench_dir / f"{name}.py"), run_name="__main__")
+            runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                failed.append(name)
+        except Exception as e:  # noqa: BLE001 - one broken benchmark should not hide the others
+            print(f"bench {name} failed: {type(e).__name__}: {e}", file=sys.stderr)
+            failed.append(name)
         finally:
             sys.argv = saved
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
+# -- the parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="minigrad", description="minigrad: autograd from scratch, and the models built on it")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="minigrad", description="minigrad: autograd from scratch, and the models built on it",
+                                epilog="start with: minigrad tour --fast")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("tour", help="run every lesson and write a report (the main job)")
+    t = sub.add_parser("tour", help="run every lesson and write a report (the main job)",
+                       description="Run every lesson in order on the built-in data and write one report folder "
+                                   "(index.html, README.md, tour.json, each lesson's figures, graphs and log).")
     t.add_argument("--fast", action="store_true", help="a quick pass (about a minute): small models, few steps")
-    t.add_argument("--lesson", type=int, action="append", help="run only lesson N (repeatable)")
-    t.add_argument("--data", help="a folder with real corpora (names.txt, tinyshakespeare.txt); default: built-in data")
-    t.add_argument("--out", default="minigrad-tour", help="report folder (default: ./minigrad-tour)")
+    t.add_argument("--lesson", type=int, action="append", metavar="N", help="run only lesson N (repeatable)")
+    t.add_argument("--data", metavar="DIR",
+                   help="a folder with real corpora (names.txt, tinyshakespeare.txt); default: built-in data")
+    t.add_argument("--out", default="minigrad-tour", metavar="DIR", help="report folder (default: ./minigrad-tour)")
+    t.add_argument("--verbose", action="store_true", help="show what the lessons print (always kept in their log.txt)")
     t.set_defaults(func=cmd_tour)
 
-    g = sub.add_parser("graph", help="draw a computation graph of a named example")
+    tr = sub.add_parser("train", help="train a model of the zoo and save a checkpoint",
+                        description="Train a language model on a corpus, with a progress bar, the loss on held-out "
+                                    "text every so often, and samples; save it as a checkpoint folder "
+                                    "(config.json, model.safetensors, tokenizer.json).",
+                        epilog="sizes: tiny (seconds), small (minutes on a laptop CPU; gpt small is nanoGPT's CPU "
+                               "recipe), base (for a GPU: --device cuda)")
+    tr.add_argument("kind", choices=KINDS, help="the model: " + ", ".join(KINDS))
+    tr.add_argument("--corpus", default="builtin", metavar="C",
+                    help="'builtin' (generated English-like text; the default), 'builtin-names', a path to a text "
+                         "file, or a name such as 'tinyshakespeare' / 'names' read from $MINIGRAD_DATA")
+    tr.add_argument("--size", default="small", choices=["tiny", "small", "base"], help="model and run size (default: small)")
+    tr.add_argument("--iters", type=int, metavar="N", help="training steps (default: the size's)")
+    tr.add_argument("--batch-size", type=int, metavar="B", help="sequences per step (default: the size's)")
+    tr.add_argument("--lr", type=float, help="peak learning rate (default: the size's)")
+    tr.add_argument("--eval-interval", type=int, metavar="N", help="evaluate every N steps (default: iters / 10)")
+    tr.add_argument("--sample-tokens", type=int, default=100, metavar="N",
+                    help="length of the sample shown at each evaluation; 0 for none (default: 100)")
+    tr.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", metavar="DIR", help="checkpoint folder (default: checkpoints/KIND-SIZE)")
+    tr.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="generate text from a checkpoint",
+                       description="Load a checkpoint folder written by `minigrad train` and print text: a "
+                                   "continuation of the prompt (ngram, rnn, lstm, gru, gpt), the prompt's [MASK] "
+                                   "or _ blanks filled in (bert), or the prompt's _ gaps reconstructed (bart).")
+    s.add_argument("--checkpoint", required=True, metavar="DIR", help="a folder written by `minigrad train`")
+    s.add_argument("--prompt", help="text to start from (default: the one the checkpoint suggests)")
+    s.add_argument("--tokens", type=int, default=200, metavar="N", help="how many tokens to generate (default: 200)")
+    s.add_argument("--temperature", type=float, metavar="T",
+                   help="sampling temperature; 0 picks the most likely token (default: 1, greedy for bert/bart)")
+    s.add_argument("--top-k", type=int, metavar="K", help="sample only among the K most likely tokens")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    s.set_defaults(func=cmd_sample)
+
+    g = sub.add_parser("graph", help="draw a computation graph of a named example",
+                       description="Draw the computation graph of a small named example: lookup (hard vs soft "
+                                   "lookups: where the gradient stops), attention (one head), mlp (a 2-layer MLP "
+                                   "and its loss), gpt (a GPT's loss, its blocks in boxes).")
     g.add_argument("example", choices=["lookup", "attention", "mlp", "gpt"])
     g.add_argument("--layers", type=int, default=1, help="GPT layers (for the gpt example)")
     g.add_argument("-o", "--output", help="output file (.svg/.png/.pdf/.dot); default <example>_graph.svg")
-    g.add_argument("--format", default="svg", choices=["svg", "png", "pdf", "dot"])
+    g.add_argument("--format", default="svg", choices=["svg", "png", "pdf", "dot"], help="when -o has no suffix")
     g.set_defaults(func=cmd_graph)
 
-    b = sub.add_parser("bench", help="speed against PyTorch on this machine (needs the parity extra)")
+    r = sub.add_parser("rlhf", help="InstructGPT on a toy instruction world: SFT, reward model, PPO",
+                       description="Run the InstructGPT pipeline (models/instructgpt): pre-train, supervised "
+                                   "fine-tuning, a reward model from comparisons, PPO against it; write its report.")
+    r.add_argument("--fast", action="store_true", help="a quick pass with small models and few steps")
+    r.add_argument("--out", default="minigrad-rlhf", metavar="DIR", help="output folder (default: ./minigrad-rlhf)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_rlhf)
+
+    b = sub.add_parser("bench", help="speed against PyTorch on this machine (needs the parity extra)",
+                       description="Run the scripts in benchmarks/: minigrad and PyTorch side by side in the same "
+                                   "process; ratios, not absolute times, are what carries over between machines.")
     b.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     b.add_argument("--quick", action="store_true", help="fewer repeats")
     b.set_defaults(func=cmd_bench)
     return p
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args) or 0
+    except UsageError as e:
+        print(f"minigrad {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
