@@ -880,9 +880,10 @@ def _index_arg(index):
     return index
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False):
-    """A new tensor from Python data or an array (floats default to float32, ints to int64)."""
-    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+def tensor(data, dtype=None, device=None, requires_grad=False, name=None):
+    """A new tensor from Python data or an array (floats default to float32, ints to int64).
+    `name` labels it in graphs drawn by minigrad.viz."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad, name=name)
 
 
 # functions that read better as minigrad.where(...) than as methods

@@ -179,6 +179,12 @@ def test_cast_between_float_dtypes_carries_the_gradient_back():
     (y * y).sum().backward()
     assert x.grad.dtype == np.float64
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+    # second derivative through the cast: d2/dx2 sum(x^3) = 6x
+    x = mg.tensor([0.5, -1.5], dtype=mg.float64, requires_grad=True)
+    (g,) = mg.autograd.grad((x.float() ** 3).sum(), [x], create_graph=True)
+    (gg,) = mg.autograd.grad(g.sum(), [x])
+    assert g.dtype == gg.dtype == np.float64
+    np.testing.assert_allclose(gg.numpy(), [3.0, -9.0], rtol=1e-6)
     # a quadratic: central differences are exact, so a wide eps steps over float32 rounding
     assert gradcheck(lambda x: x.float().double() ** 2, [leaf([0.5, -1.5])], eps=1e-2, atol=1e-4)
 

@@ -19,6 +19,7 @@ def test_attributes_and_conversions():
     y = x * 2
     assert not y.is_leaf and y.grad_fn is not None and y.requires_grad
     assert [row.tolist() for row in x] == x.tolist()
+    assert mg.tensor([1.0], name="w").name == "w"  # a label for graphs
 
 
 def test_repr_is_helpful():
