@@ -15,7 +15,7 @@ encoder runs once, and each step feeds the decoder only the newest token.
     task = TranslationTask(seed=0)
     data = task.splits(20000, 500, 1000)
     model, history = train_transformer(task, data["train"], Seq2SeqConfig(), TrainConfig())
-    rows = evaluate_by_length(model, task, data["test"])
+    rows = evaluate_by_length(model, task, data["test"])    # models.seq2seq.evaluate's rows
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
-from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID, length_bucket, length_buckets
+from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID
 from minigrad.nn import functional as F
 from minigrad.optim import Adam, clip_grad_norm_
 from minigrad.optim.lr_scheduler import LambdaLR
@@ -126,6 +126,16 @@ class TransformerSeq2Seq(nn.Module):
         finally:
             self.train(was_training)
 
+    def greedy(self, src, src_lengths=None, max_len=None):
+        """Lists of target ids without <eos>: models.seq2seq's decoding interface, so that its
+        `evaluate` scores this model the way it scores the recurrent ones."""
+        ids = self.greedy_decode(src, max_len)
+        out = []
+        for row in ids:
+            row = row.tolist()
+            out.append(row[:row.index(EOS_ID)] if EOS_ID in row else [t for t in row if t != PAD_ID])
+        return out
+
 
 def _ids(x):
     return x if isinstance(x, mg.Tensor) else mg.tensor(np.asarray(x, dtype=np.int64))
@@ -163,8 +173,9 @@ def length_sorted_batches(task, pairs, batch_size, rng, pool=50):
 
 
 def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, train_config: TrainConfig | None = None,
-                      log=print):
-    """Train on (source, target) token pairs; returns (model, history)."""
+                      log=print, callback=None):
+    """Train on (source, target) token pairs; returns (model, history).
+    callback(step, model), if given, runs after every update (e.g. to evaluate on the way)."""
     tc = train_config or TrainConfig()
     mg.manual_seed(tc.seed)
     rng = np.random.default_rng(tc.seed)
@@ -193,6 +204,8 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
             if log and (step % tc.log_every == 0 or step == tc.steps):
                 recent = float(np.mean(history["loss"][-tc.log_every:]))
                 log(f"step {step}/{tc.steps}: loss {recent:.4f} ({time.perf_counter() - t0:.0f} s)")
+            if callback is not None:
+                callback(step, model)
             if step >= tc.steps:
                 break
     history["train_time"] = time.perf_counter() - t0
@@ -201,37 +214,17 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
 
 
 # -- evaluation ----------------------------------------------------------------------------------------
-def translate(model, task, pairs, batch_size=100):
-    """Greedy translations (lists of target tokens) of the pairs' sources, in order."""
-    out = []
-    for batch in task.batches(pairs, batch_size):
-        ids = model.greedy_decode(batch.src)
-        out += [task.decode_tgt(row) for row in ids]
-    return out
+def evaluate_by_length(model, task, pairs, batch_size=200):
+    """Exact-match and token accuracy by source-length bucket, exactly as lesson 5 scores the
+    recurrent models: models.seq2seq.evaluate (the task's length buckets, greedy decoding)."""
+    from models.seq2seq import evaluate
 
-
-def evaluate_by_length(model, task, pairs, batch_size=100, name="Transformer"):
-    """Accuracy by source-length bucket (the task's own `length_bucket`s): a dict row with, per
-    bucket, the fraction of sentences translated exactly; plus `token_acc` per bucket (the
-    fraction of reference positions predicted right) and the overall exact-match accuracy."""
-    hyps = translate(model, task, pairs, batch_size)
-    exact = {b: [] for b in length_buckets()}
-    tokens = {b: [] for b in length_buckets()}
-    for (src, ref), hyp in zip(pairs, hyps):
-        b = length_bucket(len(src))
-        exact[b].append(hyp == list(ref))
-        hits = sum(h == r for h, r in zip(hyp, ref))
-        tokens[b].append(hits / max(len(ref), len(hyp)))
-    row = {"model": name}
-    for b in length_buckets():
-        row[b] = float(np.mean(exact[b])) if exact[b] else float("nan")
-    row["all"] = float(np.mean([e for v in exact.values() for e in v]))
-    token_row = {b: float(np.mean(v)) if v else float("nan") for b, v in tokens.items()}
-    return row, token_row
+    return evaluate(model, task, pairs, batch_size=batch_size, decoder="greedy")
 
 
 def main(argv=None):
-    """python -m models.transformer [--steps N --n_train N ...]: train, then print the table row."""
+    """python -m models.transformer: train on lesson 5's task and data, print the by-length table
+    at the update counts in --eval_at (lesson 5 trains its recurrent models for 400)."""
     import argparse
     import json
 
@@ -239,9 +232,11 @@ def main(argv=None):
 
     p = argparse.ArgumentParser(description="Train the encoder-decoder Transformer on the translation task")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lexicon", type=float, default=0.25, help="lexicon_fraction (lesson 5 uses 0.25)")
     p.add_argument("--n_train", type=int, default=20000)
-    p.add_argument("--n_test", type=int, default=800)
-    p.add_argument("--out", default=None, help="save the weights here (safetensors)")
+    p.add_argument("--n_test", type=int, default=1000)
+    p.add_argument("--eval_at", default="400", help="comma-separated update counts at which to score the test set")
+    p.add_argument("--out", default=None, help="save the final weights here (safetensors)")
     for name, value in asdict(Seq2SeqConfig()).items():
         if "vocab" not in name:
             p.add_argument(f"--{name}", type=type(value) if not isinstance(value, bool) else _bool, default=value)
@@ -249,24 +244,37 @@ def main(argv=None):
         if name != "seed":
             p.add_argument(f"--{name}", type=type(value), default=value)
     a = vars(p.parse_args(argv))
-    task = TranslationTask(seed=a["seed"])
-    data = task.splits(a["n_train"], 200, a["n_test"])
+    task = TranslationTask(seed=a["seed"], lexicon_fraction=a["lexicon"])
+    data = task.splits(a["n_train"], 50, a["n_test"], max_len=40)  # lesson 5's split
     cfg = Seq2SeqConfig(**{k: a[k] for k in asdict(Seq2SeqConfig()) if k in a})
+    eval_at = sorted(int(s) for s in a["eval_at"].split(","))
     tc = TrainConfig(seed=a["seed"], **{k: a[k] for k in asdict(TrainConfig()) if k in a and k != "seed"})
+    tc.steps = max(tc.steps, eval_at[-1])
     print(f"{cfg}\n{tc}", flush=True)
-    model, history = train_transformer(task, data["train"], cfg, tc, log=lambda s: print(s, flush=True))
-    print(f"trained {history['train_time']:.0f} s, {history['tokens'] / history['train_time']:.0f} target tokens/s, "
-          f"{model.num_parameters() / 1e6:.3f}M parameters", flush=True)
-    t0 = time.perf_counter()
-    row, token_row = evaluate_by_length(model, task, data["test"])
-    print(f"decoded {len(data['test'])} test sentences in {time.perf_counter() - t0:.0f} s")
-    print("exact match by source length:", json.dumps(row))
-    print("token accuracy by source length:", json.dumps(token_row))
+    start, scoring = time.process_time(), [0.0]
+    tables = {}
+
+    def score(step, model):
+        if step in eval_at:
+            t0 = time.process_time()
+            cpu = t0 - start - scoring[0]  # CPU seconds of training so far, scoring excluded
+            rows = evaluate_by_length(model, task, data["test"])
+            scoring[0] += time.process_time() - t0
+            tables[step] = rows
+            print(f"\nafter {step} updates ({cpu:.0f} CPU s of training):", flush=True)
+            for r in rows:
+                print(f"  {r['source length']:>6}  n={r['sentences']:4d}  exact {r['exact match']:.3f}  "
+                      f"token {r['token accuracy']:.3f}", flush=True)
+            print("json:", json.dumps({"step": step, "cpu_seconds": cpu, "rows": rows}), flush=True)
+
+    model, history = train_transformer(task, data["train"], cfg, tc, log=lambda s: print(s, flush=True),
+                                       callback=score)
+    print(f"trained {history['train_time']:.0f} s wall, {model.num_parameters():,} parameters", flush=True)
     if a["out"]:
         from minigrad import io
 
         io.save(model.state_dict(), a["out"], metadata={"config": json.dumps(asdict(cfg))})
-    return model, history, row
+    return model, history, tables
 
 
 def _bool(s):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID, TranslationTask, length_buckets
+from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID, TranslationTask, length_bucket, length_buckets
 from models.transformer import (
     Seq2SeqConfig, TrainConfig, TransformerSeq2Seq, evaluate_by_length, length_sorted_batches, noam_lr,
     train_transformer,
@@ -86,7 +86,7 @@ class _Scripted:
         self.answers = {tuple(task.encode_src(s)): (t, len(s) >= garble_from) for s, t in pairs}
         self.task = task
 
-    def greedy_decode(self, src):
+    def greedy_decode(self, src, max_len=None):
         rows = []
         for row in np.asarray(src.numpy() if hasattr(src, "numpy") else src):
             ref, garble = self.answers[tuple(int(t) for t in row if t != PAD_ID)]
@@ -96,18 +96,26 @@ class _Scripted:
             rows.append(ids + [EOS_ID] + [PAD_ID] * (60 - len(ids)))
         return np.array(rows)
 
+    greedy = TransformerSeq2Seq.greedy  # the real conversion to models.seq2seq's convention
+
 
 def test_evaluate_by_length_on_scripted_answers(task):
     pairs = task.sample(60, 5, 40, rng=4)
-    row, token_row = evaluate_by_length(_Scripted(task, pairs, garble_from=20), task, pairs, batch_size=7)
+    rows = {r["source length"]: r for r in evaluate_by_length(_Scripted(task, pairs, garble_from=20), task, pairs,
+                                                               batch_size=7)}
+    ref_tokens = {}
+    for s, t in pairs:
+        ref_tokens[length_bucket(len(s))] = ref_tokens.get(length_bucket(len(s)), 0) + len(t)
     for b in length_buckets():
-        lo = int(b.split("-")[0])
-        if lo < 20:
-            assert row[b] == 1.0 and token_row[b] == 1.0
-        else:
-            assert row[b] == 0.0 and token_row[b] < 1.0
+        if b not in rows:
+            continue
+        if int(b.split("-")[0]) < 20:
+            assert rows[b]["exact match"] == 1.0 and rows[b]["token accuracy"] == 1.0
+        else:  # one wrong token in each sentence of the bucket
+            assert rows[b]["exact match"] == 0.0
+            assert rows[b]["token accuracy"] == pytest.approx(1 - rows[b]["sentences"] / ref_tokens[b])
     long_share = np.mean([len(s) >= 20 for s, _ in pairs])
-    assert row["all"] == pytest.approx(1 - long_share)
+    assert rows["all"]["exact match"] == pytest.approx(1 - long_share)
 
 
 def test_a_short_run_learns(task):
