@@ -144,7 +144,7 @@ class Function:
         try:
             out = ctx.forward(*arrays, **kwargs)
         except ValueError as e:
-            if "broadcast" in str(e):  # numpy's message names neither the op nor the fix
+            if "could not be broadcast" in str(e):  # numpy's message names neither the op nor the fix
                 _broadcast_error(cls, args)
             raise
         if isinstance(out, _np_generic):  # numpy reductions return scalars; keep 0-d arrays
