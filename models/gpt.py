@@ -170,7 +170,7 @@ class GPT(nn.Module):
 
     # -- forward ---------------------------------------------------------------------------------------
     def _check_idx(self, idx, offset):
-        idx = idx if isinstance(idx, mg.Tensor) else mg.tensor(np.asarray(idx))
+        idx = idx if isinstance(idx, mg.Tensor) else mg.tensor(np.asarray(idx), device=self.lm_head.weight.device)
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
             raise ValueError(f"GPT.forward: idx must be a 2-D integer tensor (batch, time), got shape "
                              f"{tuple(idx.shape)} and dtype {idx.dtype}")
@@ -193,14 +193,15 @@ class GPT(nn.Module):
         offset = kv_cache.seq_len if kv_cache is not None else 0
         idx = self._check_idx(idx, offset)
         B, T = idx.shape
-        pos = np.arange(offset, offset + T, dtype=np.int64)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        pos = self.lm_head.weight.xp.arange(offset, offset + T, dtype=np.int64)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(const(pos)))
         for block in self.transformer.h:
             x = block(x, kv_cache)
         x = self.transformer.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None  # inference: the next token is all we need
-        targets = targets if isinstance(targets, mg.Tensor) else mg.tensor(np.asarray(targets))
+        if not isinstance(targets, mg.Tensor):
+            targets = mg.tensor(np.asarray(targets), device=self.lm_head.weight.device)
         if tuple(targets.shape) != (B, T):
             raise ValueError(f"GPT.forward: targets must have idx's shape {(B, T)}, got {tuple(targets.shape)}")
         logits = self.lm_head(x)
@@ -264,7 +265,7 @@ class GPT(nn.Module):
                     logits, _ = self(fresh, kv_cache=cache)
                 else:
                     logits, _ = self(out[:, -block:])
-                nxt = sample_next(logits.data[:, -1, :], temperature, top_k, top_p, rng)
+                nxt = sample_next(logits.numpy()[:, -1, :], temperature, top_k, top_p, rng)
                 out = np.concatenate([out, nxt[:, None]], axis=1)
         finally:
             self.train(was_training)

@@ -45,10 +45,11 @@ def sinusoidal_positions(num_positions, dim, base=10000.0, dtype=np.float32):
     return pe.astype(dtype)
 
 
-def _positions(who, num_positions, seq_len_or_positions, offset):
-    """An int seq_len -> positions offset..offset+seq_len-1; an index tensor passes through."""
+def _positions(who, num_positions, seq_len_or_positions, offset, xp=np):
+    """An int seq_len -> positions offset..offset+seq_len-1 (on the table's device); an index
+    tensor passes through."""
     if isinstance(seq_len_or_positions, (int, np.integer)):
-        pos = np.arange(offset, offset + int(seq_len_or_positions), dtype=np.int64)
+        pos = xp.arange(offset, offset + int(seq_len_or_positions), dtype=np.int64)
     else:
         pos = seq_len_or_positions.data if isinstance(seq_len_or_positions, Tensor) else np.asarray(seq_len_or_positions)
         if pos.dtype.kind not in "iu":
@@ -72,7 +73,7 @@ class SinusoidalPositionalEmbedding(Module):
                              persistent=False)
 
     def forward(self, seq_len_or_positions, offset=0):
-        pos = _positions(type(self).__name__, self.num_positions, seq_len_or_positions, offset)
+        pos = _positions(type(self).__name__, self.num_positions, seq_len_or_positions, offset, self.weight.xp)
         return const(self.weight.data[pos])
 
     def extra_repr(self):
@@ -83,8 +84,8 @@ class LearnedPositionalEmbedding(Embedding):
     """A learned row per position (GPT, BERT): `pe(T)` -> (T, D) for positions 0..T-1."""
 
     def forward(self, seq_len_or_positions, offset=0):
-        pos = _positions(type(self).__name__, self.num_embeddings, seq_len_or_positions, offset)
-        return F.embedding(pos, self.weight)
+        pos = _positions(type(self).__name__, self.num_embeddings, seq_len_or_positions, offset, self.weight.xp)
+        return F.embedding(const(pos), self.weight)
 
 
 # -- layers -----------------------------------------------------------------------------------

@@ -415,3 +415,17 @@ def test_transformer_trains_a_copy_task():
         loss.backward()
         opt.step()
     assert loss.item() < 0.1 * math.log(V - 2)
+
+
+def test_kv_cache_keeps_the_graph_when_gradients_are_wanted():
+    # training through a cache (rare, but allowed): the gradient equals the full causal pass's
+    rng = np.random.default_rng(19)
+    mha = nn.MultiheadAttention(4, 2, batch_first=True).double()
+    x = rand(rng, 1, 5, 4)
+    full, _ = mha(x, x, x, is_causal=True, need_weights=False)
+    g_full = mg.autograd.grad(full.sum(), [x, mha.in_proj_weight])
+    cache = nn.KVCache()
+    steps = [mha(x[:, t:t + 1], x[:, t:t + 1], x[:, t:t + 1], is_causal=True, kv_cache=cache)[0] for t in range(5)]
+    g_cached = mg.autograd.grad(mg.cat(steps, dim=1).sum(), [x, mha.in_proj_weight])
+    for a, b in zip(g_cached, g_full):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-12)
