@@ -3,7 +3,7 @@
     minigrad tour [--fast] [--lesson N] [--data DIR] [--out DIR]      every lesson, one report
     minigrad train KIND [--corpus C] [--size S] [--iters N] [--out DIR]   KIND: ngram rnn lstm gru gpt bert bart
     minigrad sample --checkpoint DIR [--prompt P] [--tokens N] [--temperature T] [--top-k K]
-    minigrad graph {lookup,attention,mlp,gpt} [-o FILE]               a computation graph
+    minigrad graph {lookup,attention,mlp,gpt} | --checkpoint DIR [-o FILE]   a computation graph
     minigrad rlhf [--fast] [--out DIR]                                InstructGPT: SFT, reward model, PPO
     minigrad bench [NAME ...] [--quick]                               speed against PyTorch
 
@@ -35,7 +35,10 @@ def cmd_tour(args) -> int:
         report = tour(out=args.out, fast=args.fast, lessons=args.lesson, data=args.data, verbose=args.verbose)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    print(f"\nreport: {report.index.resolve()}  (open it in a browser; {report.readme} has the same as Markdown)")
+    total = sum(r["seconds"] for r in report.results)
+    print(f"\n{len(report.results)} lessons in {total:.0f} s: "
+          + ", ".join(f"{r['dir'][:2]} {r['seconds']:.0f} s" for r in report.results))
+    print(f"report: {report.index.resolve()}  (open it in a browser; {report.readme} has the same as Markdown)")
     if report.failed:
         names = ", ".join(r["dir"] for r in report.failed)
         print(f"{len(report.failed)} of {len(report.results)} lessons failed: {names}", file=sys.stderr)
@@ -88,13 +91,21 @@ GRAPH_FORMATS = (".svg", ".png", ".pdf", ".dot")
 def cmd_graph(args) -> int:
     from . import viz, viz_examples
 
-    makers = {"lookup": viz_examples.lookup, "attention": viz_examples.attention, "mlp": viz_examples.mlp,
-              "gpt": lambda: viz_examples.gpt(layers=args.layers)}
+    if (args.example is None) == (args.checkpoint is None):
+        raise UsageError("graph: name one example (lookup, attention, mlp, gpt) or give --checkpoint DIR: one of the two")
     try:
-        dot = makers[args.example]()
-    except RuntimeError as e:
-        raise UsageError(str(e)) from None
-    out = args.output or f"{args.example}_graph"
+        if args.checkpoint:
+            from . import zoo
+
+            dot = zoo.loss_graph(zoo.load(args.checkpoint), max_nodes=args.max_nodes)
+        else:
+            makers = {"lookup": viz_examples.lookup, "attention": viz_examples.attention, "mlp": viz_examples.mlp,
+                      "gpt": lambda: viz_examples.gpt(layers=args.layers)}
+            dot = makers[args.example]()
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise UsageError(f"graph: {e}") from None
+    name = args.example or f"{Path(args.checkpoint).resolve().name}_loss"
+    out = args.output or f"{name}_graph"
     suffix = Path(out).suffix
     if suffix and suffix not in GRAPH_FORMATS:
         raise UsageError(f"graph: -o {out}: unknown format {suffix!r}; use one of {', '.join(GRAPH_FORMATS)}")
@@ -189,13 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--verbose", action="store_true", help="show what the lessons print (always kept in their log.txt)")
     t.set_defaults(func=cmd_tour)
 
+    from .zoo import WHAT
+
+    kinds = "\n".join(f"  {k:<6} {WHAT[k]}" for k in KINDS)
     tr = sub.add_parser("train", help="train a model of the zoo and save a checkpoint",
-                        description="Train a language model on a corpus, with a progress bar, the loss on held-out "
-                                    "text every so often, and samples; save it as a checkpoint folder "
-                                    "(config.json, model.safetensors, tokenizer.json).",
-                        epilog="sizes: tiny (seconds), small (minutes on a laptop CPU; gpt small is nanoGPT's CPU "
-                               "recipe), base (for a GPU: --device cuda)")
-    tr.add_argument("kind", choices=KINDS, help="the model: " + ", ".join(KINDS))
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Train a language model on a corpus, with a progress bar, the loss on held-out\n"
+                                    "text every so often, and samples; save it as a checkpoint folder\n"
+                                    "(config.json, model.safetensors, tokenizer.json; nothing pickled).",
+                        epilog=f"kinds:\n{kinds}\n\nsizes: tiny (seconds on a CPU), small (minutes; gpt small is "
+                               "nanoGPT's CPU recipe),\n       base (for a GPU: --device cuda)\n\n"
+                               "example:\n  minigrad train gpt --size tiny --out ckpt && minigrad sample "
+                               "--checkpoint ckpt --prompt 'The '")
+    tr.add_argument("kind", choices=KINDS, metavar="KIND", help="one of: " + ", ".join(KINDS) + " (see below)")
     tr.add_argument("--corpus", default="builtin", metavar="C",
                     help="'builtin' (generated English-like text; the default), 'builtin-names', a path to a text "
                          "file, or a name such as 'tinyshakespeare' / 'names' read from $MINIGRAD_DATA")
@@ -225,11 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     s.set_defaults(func=cmd_sample)
 
-    g = sub.add_parser("graph", help="draw a computation graph of a named example",
+    g = sub.add_parser("graph", help="draw a computation graph: a named example, or a trained model's loss",
                        description="Draw the computation graph of a small named example: lookup (hard vs soft "
                                    "lookups: where the gradient stops), attention (one head), mlp (a 2-layer MLP "
-                                   "and its loss), gpt (a GPT's loss, its blocks in boxes).")
-    g.add_argument("example", choices=["lookup", "attention", "mlp", "gpt"])
+                                   "and its loss), gpt (a GPT's loss, its blocks in boxes); or, with --checkpoint, "
+                                   "the training loss of a model saved by `minigrad train` on one short example.")
+    g.add_argument("example", nargs="?", choices=["lookup", "attention", "mlp", "gpt"])
+    g.add_argument("--checkpoint", metavar="DIR", help="draw this checkpoint's model instead of an example")
+    g.add_argument("--max-nodes", type=int, default=150, help="with --checkpoint: draw at most this many nodes")
     g.add_argument("--layers", type=int, default=1, help="GPT layers (for the gpt example)")
     g.add_argument("-o", "--output", help="output file (.svg/.png/.pdf/.dot); default <example>_graph.svg")
     g.add_argument("--format", default="svg", choices=["svg", "png", "pdf", "dot"], help="when -o has no suffix")

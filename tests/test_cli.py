@@ -262,6 +262,26 @@ def test_graph_dot_source_and_bad_suffix(tmp_path, capsys):
     assert "unknown format '.jpeg'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("kind", ["gpt", "gru"])
+def test_graph_of_a_checkpoint_names_its_parameters(kind, tmp_path, capsys):
+    trained = _quiet_train(kind, iters=1, eval_interval=1)
+    zoo.save(trained, tmp_path / "ck")
+    assert main(["graph", "--checkpoint", str(tmp_path / "ck"), "-o", str(tmp_path / "g.dot")]) == 0
+    source = (tmp_path / "g.dot").read_text()
+    names = [n for n, p in trained.model.named_parameters()]
+    assert all(n in source for n in names), [n for n in names if n not in source]
+    assert "CrossEntropy" in source and "loss" in source
+
+
+def test_graph_needs_exactly_one_subject(tmp_path, capsys):
+    assert main(["graph"]) == 2
+    assert "one of the two" in capsys.readouterr().err
+    trained = _quiet_train("ngram")
+    zoo.save(trained, tmp_path)
+    assert main(["graph", "--checkpoint", str(tmp_path)]) == 2
+    assert "no computation graph" in capsys.readouterr().err
+
+
 # -- rlhf and bench -------------------------------------------------------------------------------------
 def test_rlhf_passes_its_options_to_the_pipeline(tmp_path, capsys, monkeypatch):
     """The command's wiring, with a stand-in for the pipeline (the real one takes minutes)."""

@@ -7,7 +7,7 @@ sampled through the same four calls.
     print(zoo.sample(trained, prompt="The ", tokens=200, temperature=0.8, top_k=20))
 
 Each kind lives in its own file here (ngram, char_lm for rnn/lstm/gru/gpt, bert, bart) with the
-same functions: presets, fit, state_dict, tokenizer_json, restore, generate. The models
+same functions: presets, fit, state_dict, tokenizer_json, restore, generate, loss_on_example. The models
 themselves are in models/; this package only wires them to a corpus and a checkpoint folder.
 """
 from __future__ import annotations
@@ -79,5 +79,21 @@ def sample(trained: Trained, prompt: str | None = None, tokens: int = 200, tempe
     return module.generate(trained, prompt, tokens, top_k=top_k, seed=seed, **kwargs)
 
 
+def loss_graph(trained: Trained, max_nodes: int = 150):
+    """The computation graph of the model's training loss on one short example: op and tensor
+    nodes, each module in a box named by its path, the parameters by their state_dict names."""
+    from minigrad import viz
+
+    model = trained.model
+    if trained.kind == "ngram":
+        recipe("ngram").loss_on_example(trained)  # says why there is no graph
+    model.eval()  # no dropout: the graph shows the model itself
+    with viz.record_modules(model):
+        loss = recipe(trained.kind).loss_on_example(trained)
+    loss.name = "loss"
+    return viz.draw_graph(loss, params=model, rankdir="TB", max_nodes=max_nodes,
+                          title=f"{trained.kind}: the training loss on one short example")
+
+
 __all__ = ["KINDS", "SIZES", "WHAT", "Corpus", "TrainSettings", "Trained", "train", "save", "load", "sample",
-           "presets", "load_corpus", "recipe"]
+           "presets", "load_corpus", "recipe", "loss_graph"]

@@ -176,3 +176,15 @@ def generate(trained: Trained, prompt: str | None, tokens: int = 200, temperatur
     input_ids = np.asarray([ids], dtype=np.int64)
     out = trained.model.generate(input_ids, np.ones_like(input_ids), max_new_tokens=max(2, min(tokens, limit - 1)))
     return bart.decode_chars(out[0, 1:], tok)
+
+
+def loss_on_example(trained: Trained, text: str | None = None):
+    """The reconstruction loss of one short corrupted sentence (for drawing its graph)."""
+    bart = _bart()
+    tok = trained.tokenizer
+    sentence = text or "The cat sat."
+    missing = sorted(set(sentence) - set(tok.stoi))
+    if missing:
+        raise ValueError(f"the characters {missing} never occur in the training text")
+    input_ids, attention_mask, labels, _ = bart.denoising_batch([sentence], tok, np.random.default_rng(0), MASK_RATIO)
+    return trained.model(input_ids, attention_mask=attention_mask, labels=labels)[1]

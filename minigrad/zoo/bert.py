@@ -171,3 +171,14 @@ def generate(trained: Trained, prompt: str | None, tokens: int = 0, temperature:
         lines.append(f"blank {n}: {words}")
     sentence = tok.decode(filled.tolist(), skip_special_tokens=True)
     return "\n".join([sentence] + lines)
+
+
+def loss_on_example(trained: Trained, text: str = "the cat [MASK] the fish ."):
+    """The masked-LM loss of one short sentence whose blank is labelled with the prompt's own guess
+    (for drawing its graph: what matters is the path from the loss back to the weights)."""
+    tok = trained.tokenizer
+    ids = np.asarray([tok.encode(text)], dtype=np.int64)
+    labels = np.full_like(ids, _bert().IGNORE_INDEX)
+    blank = ids[0] == tok.mask_token_id
+    labels[0, blank] = tok.vocab.get("the", tok.unk_token_id)
+    return trained.model(ids, attention_mask=np.ones_like(ids), labels=labels)[1]

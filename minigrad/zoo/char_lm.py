@@ -194,3 +194,11 @@ def _rnn_continue(model, ids, tokens, temperature, top_k, rng) -> list[int]:
         out.append(nxt)
         logits, state = model(mg.tensor(np.asarray([[nxt]], dtype=np.int64), device=device), state)
     return out
+
+
+def loss_on_example(trained: Trained, text: str = "The cat sat."):
+    """The next-character loss on one short window of `text` (for drawing its graph)."""
+    ids = _encode_prompt(trained, text)[: trained.config["model"].get("block_size", 64) + 1]
+    x = mg.tensor(np.asarray([ids[:-1]], dtype=np.int64))
+    y = mg.tensor(np.asarray([ids[1:]], dtype=np.int64))
+    return _loss_fn(trained.kind)(trained.model, x, y)

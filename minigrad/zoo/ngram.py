@@ -99,3 +99,8 @@ def generate(trained: Trained, prompt: str | None, tokens: int, temperature: flo
     if tokens == 0:
         return prompt
     return prompt + trained.model.sample(1, seed=seed, max_length=tokens, prompt=prompt)[0]
+
+
+def loss_on_example(trained: Trained, text: str | None = None):
+    raise ValueError("an n-gram model is a table of counts: no gradient flows through it, so it has no "
+                     "computation graph to draw (try `minigrad graph lookup`: the bigram table as a lookup)")
