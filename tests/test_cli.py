@@ -348,3 +348,17 @@ def test_no_pickle_in_a_checkpoint_folder(tmp_path):
         json.loads((tmp_path / name).read_text())
     assert mgio.load_metadata(tmp_path / "model.safetensors") == {"kind": "gru"}
     shutil.rmtree(tmp_path)
+
+
+def test_bert_default_prompt_fits_the_model():
+    """The suggested prompt is a one-line sentence the model can read whole (found on tiny Shakespeare,
+    whose first validation sentences are longer than a tiny BERT's 32 positions)."""
+    _need_model("bert")
+    from minigrad.data import WordPieceTokenizer
+    from minigrad.zoo.bert import _default_prompt
+
+    words = "the a king queen speaks sleeps long very".split()
+    tok = WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)
+    long = " ".join(["the very long king speaks"] * 8)
+    prompt = _default_prompt([long, "the king\nspeaks long", "the queen sleeps long"], tok, max_len=16)
+    assert prompt == "the queen [MASK] long"  # the middle one of its longer words

@@ -66,7 +66,7 @@ def fit(kind: str, corpus: Corpus, settings: TrainSettings, log=print) -> Traine
                   pad_token_id=tokenizer.pad_token_id)
     mg.manual_seed(settings.seed)
     model = build(config).to(settings.device)
-    prompt = _default_prompt(val_sents, tokenizer)
+    prompt = _default_prompt(val_sents, tokenizer, max_len)
     trained = Trained(kind, model, tokenizer, {"model": config, "sample_prompt": prompt})
 
     def on_eval(line):
@@ -97,12 +97,13 @@ def fit(kind: str, corpus: Corpus, settings: TrainSettings, log=print) -> Traine
     return trained
 
 
-def _default_prompt(sentences, tokenizer) -> str:
-    """A validation sentence with one longer word blanked out."""
-    for s in sentences:
+def _default_prompt(sentences, tokenizer, max_len: int) -> str:
+    """A validation sentence (one line, short enough to read whole) with one longer word blanked out."""
+    one_line = [s for s in sentences if "\n" not in s]
+    for s in one_line + [s for s in sentences if "\n" in s]:
         words = s.split()
         picks = [i for i, w in enumerate(words) if w.isalpha() and len(w) > 3 and w.lower() in tokenizer.vocab]
-        if len(words) >= 4 and picks:
+        if len(words) >= 4 and picks and len(tokenizer.encode(s)) <= max_len:
             words[picks[len(picks) // 2]] = "[MASK]"
             return " ".join(words)
     return "the [MASK] ."
