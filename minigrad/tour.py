@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
 
-from .report import _markdown_table
 
 # every `from __future__ import ...` flag, so one cell's future import holds for the next cells
 _FUTURE_FLAGS = reduce(lambda a, b: a | b,
@@ -233,12 +232,31 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def _table_html(rows: list[dict], caption: str = "") -> str:
-    if not rows:
-        return ""
+def _columns(rows: list[dict]) -> list:
     cols = list(rows[0].keys())
     for r in rows[1:]:
         cols += [c for c in r if c not in cols]
+    return cols
+
+
+def _markdown_table(rows: list[dict]) -> str:
+    """A Markdown table; a | inside a cell is escaped, or it would split the cell."""
+    if not rows:
+        return ""
+
+    def cell(v):
+        return _fmt(v).replace("|", "\\|").replace("\n", " ")
+
+    cols = _columns(rows)
+    lines = ["| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _table_html(rows: list[dict], caption: str = "") -> str:
+    if not rows:
+        return ""
+    cols = _columns(rows)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>"
                    for r in rows)
@@ -289,7 +307,7 @@ def _item_markdown(lesson_dir: str, item: dict, out_root: Path) -> str:
         caption = item.get("caption") or item.get("name", "")
         return f"\n![{item.get('name', '')}]({src})\n" + (f"\n*{caption}*\n" if caption else "")
     if kind == "table":
-        md = item.get("markdown") or _markdown_table(item.get("rows") or [])
+        md = _markdown_table(item.get("rows") or [])
         return ("\n" + item["caption"] + "\n" if item.get("caption") else "") + "\n" + md + "\n"
     if kind == "text":
         return "\n" + item["text"] + "\n"

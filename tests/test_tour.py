@@ -17,7 +17,7 @@ import pytest
 from minigrad import tour as tour_module
 from minigrad import viz
 from minigrad.cli import main
-from minigrad.tour import find_lessons, read_cells, tour
+from minigrad.tour import _markdown_table, find_lessons, read_cells, tour
 
 OK_LESSON = '''\
 # %% [markdown]
@@ -90,6 +90,12 @@ def test_read_cells_splits_the_percent_format(lessons):
     # a plain script without markers is one cell
     plain = _write(lessons, "plain.py", "x = 1\ny = 2\n")
     assert [(c.first_line, c.markdown) for c in read_cells(plain)] == [(0, False)]
+
+
+def test_markdown_tables_escape_pipes():
+    rows = [{"event": "P(a | .)", "p": 0.10312}, {"event": "P(b)", "p": 2, "note": "new column"}]
+    assert _markdown_table(rows).splitlines() == [
+        "| event | p | note |", "|---|---|---|", "| P(a \\| .) | 0.1031 |  |", "| P(b) | 2 | new column |"]
 
 
 def test_find_lessons_in_order_and_by_number(lessons):
@@ -212,7 +218,8 @@ def test_fast_tour_runs_every_lesson_and_shows_every_figure(tmp_path, capsys):
                 else:
                     assert src.endswith(".dot") and f"href='{src}'" in page
             elif item["kind"] == "table" and item["rows"]:
-                assert item["markdown"] in readme
+                assert _markdown_table(item["rows"]) in readme
                 assert all(f"<th>{html.escape(str(c))}</th>" in page for c in item["rows"][0])
         for name in r["metrics"]:
-            assert f"| {name} |" in readme
+            assert "| " + name.replace("|", "\\|") + " |" in readme
+            assert f"<td>{html.escape(name)}</td>" in page
