@@ -132,17 +132,27 @@ def _as_main_module(path: Path):
 
 
 @contextlib.contextmanager
-def _ticking(bar, interval: float = 0.5):
-    """Redraw a tqdm bar every `interval` seconds while a long cell runs, so its clock moves."""
-    if not hasattr(bar, "refresh"):
+def _ticking(bar, out, interval: float = 0.5, heartbeat: float = 60.0):
+    """While a long cell runs: redraw a tqdm bar every `interval` seconds, so its clock moves; or,
+    for plain progress lines (a log, CI), write a line to `out` every `heartbeat` seconds, so a
+    slow cell does not look like a hung one."""
+    redraw = hasattr(bar, "refresh")
+    if not redraw and getattr(bar, "disable", True):
         yield
         return
     stop = threading.Event()
+    start = time.perf_counter()
 
     def tick():
-        while not stop.wait(interval):
+        while not stop.wait(interval if redraw else heartbeat):
             try:
-                bar.refresh()
+                if redraw:
+                    bar.refresh()
+                else:
+                    minutes = (time.perf_counter() - start) / 60
+                    out.write(f"{bar.desc}: cell {bar.n + 1}/{bar.total} still running ({bar.postfix}), "
+                              f"{minutes:.0f} min\n")
+                    out.flush()
             except Exception:  # a closed bar, a closed terminal: stop quietly
                 return
 
@@ -159,11 +169,12 @@ def _execute_cells(path: Path, cells: list[Cell], namespace: dict, bar, log=None
     """Run the code cells in order in one namespace; line numbers in tracebacks are the file's.
     With `log` (a file), what a cell prints goes there; the bar itself stays on the terminal."""
     flags = 0
+    terminal = sys.stdout  # before any redirection: where the progress goes
     for cell in bar:
         bar.set_postfix(cell=(cell.title or f"line {cell.first_line + 1}")[:40])
         code = compile("\n" * cell.first_line + cell.source, str(path), "exec", flags=flags, dont_inherit=True)
         flags |= code.co_flags & _FUTURE_FLAGS
-        with contextlib.ExitStack() as capture, _ticking(bar):
+        with contextlib.ExitStack() as capture, _ticking(bar, terminal):
             if log is not None:
                 capture.enter_context(contextlib.redirect_stdout(log))
                 capture.enter_context(contextlib.redirect_stderr(log))
@@ -188,7 +199,7 @@ def run_lesson(path: Path, out_root: Path, fast: bool = False, data: str | None 
     bar = progress(code_cells, total=len(code_cells), desc=f"  lesson {path.stem[:2]}", disable=disable)
     t0 = time.perf_counter()
     error = None
-    with open(log_path, "w", encoding="utf-8") as log:
+    with open(log_path, "w", encoding="utf-8", buffering=1) as log:  # line by line: `tail -f` works
         try:
             with _lesson_env(path, out_dir, fast, data), _as_main_module(path) as namespace:
                 _execute_cells(path, code_cells, namespace, bar, log=None if verbose else log)

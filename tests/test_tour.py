@@ -223,3 +223,24 @@ def test_fast_tour_runs_every_lesson_and_shows_every_figure(tmp_path, capsys):
         for name in r["metrics"]:
             assert "| " + name.replace("|", "\\|") + " |" in readme
             assert f"<td>{html.escape(name)}</td>" in page
+
+
+def test_a_slow_cell_keeps_writing_progress_lines():
+    """Without a terminal (a log, CI) a long cell still says it is running, so it does not look hung."""
+    import io
+
+    from minigrad.tour import _ticking
+    from minigrad.train import _PlainProgress
+
+    bar = _PlainProgress(range(3), total=3, desc="  lesson 09", disable=False)
+    bar.set_postfix(cell="slow training")
+    out = io.StringIO()
+    with _ticking(bar, out, heartbeat=0.1):
+        time.sleep(0.35)
+    lines = out.getvalue().splitlines()
+    assert 2 <= len(lines) <= 4
+    assert set(lines) == {"  lesson 09: cell 1/3 still running (cell=slow training), 0 min"}
+    quiet = _PlainProgress(range(3), total=3, disable=True)
+    with _ticking(quiet, out, heartbeat=0.01):
+        time.sleep(0.05)
+    assert len(out.getvalue().splitlines()) == len(lines)
