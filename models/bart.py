@@ -1,0 +1,618 @@
+"""BART: a denoising autoencoder for sequences (Lewis et al., 2019).
+
+Corrupt a text, then train a Transformer encoder-decoder to write the original back:
+
+    encoder:  x = LayerNorm(E[w] + P[i + 2])       bidirectional self-attention over the corrupted text
+    decoder:  y = LayerNorm(E[w] + P[i + 2])       causal self-attention over the original so far,
+                                                   plus cross-attention to the encoder's output
+    logits  = y_L E^T + final_logits_bias          the output layer is the (shared) input embedding
+
+Every sub-layer is post-LN, as in the original Transformer: x = LayerNorm(x + Dropout(f(x))),
+and the feed-forward blocks use GELU. The position table has two extra rows at the front
+(Hugging Face's `offset = 2`, a leftover of fairseq's padding convention): position i reads
+row i + 2. The corruptions are BERT's token masking, token deletion and, best in the paper,
+text infilling: spans with Poisson(3) lengths each replaced by ONE [MASK], so the model also
+has to say how many tokens are missing (a 0-length span inserts a [MASK] where nothing was).
+
+Names follow transformers' BartForConditionalGeneration (`model.encoder.layers.0.self_attn.q_proj`,
+...), so `BART.from_pretrained(folder)` loads its safetensors checkpoints by name.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import nn
+from minigrad.nn import functional as F
+from minigrad.nn import init
+from minigrad.nn.attention import KVCache, causal_bias
+
+from . import _hf
+
+IGNORE_INDEX = -100
+POSITION_OFFSET = 2  # BartLearnedPositionalEmbedding: position i is row i + 2
+
+
+@dataclass
+class BartConfig:
+    """transformers' BartConfig fields (defaults: facebook/bart-large)."""
+
+    vocab_size: int = 50265
+    max_position_embeddings: int = 1024
+    d_model: int = 1024
+    encoder_layers: int = 12
+    decoder_layers: int = 12
+    encoder_attention_heads: int = 16
+    decoder_attention_heads: int = 16
+    encoder_ffn_dim: int = 4096
+    decoder_ffn_dim: int = 4096
+    activation_function: str = "gelu"
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    init_std: float = 0.02
+    scale_embedding: bool = False
+    pad_token_id: int = 1
+    bos_token_id: int = 0
+    eos_token_id: int = 2
+    decoder_start_token_id: int = 2
+    forced_bos_token_id: int | None = None
+    forced_eos_token_id: int | None = 2
+
+    def __post_init__(self):
+        for heads, name in ((self.encoder_attention_heads, "encoder"), (self.decoder_attention_heads, "decoder")):
+            if self.d_model % heads:
+                raise ValueError(f"BartConfig: d_model ({self.d_model}) must be a multiple of "
+                                 f"{name}_attention_heads ({heads})")
+        _activation(self.activation_function)
+
+    @classmethod
+    def from_dict(cls, config: dict) -> "BartConfig":
+        if config.get("normalize_before") or config.get("add_final_layer_norm"):
+            raise NotImplementedError("BartConfig: pre-LN variants (mBART's normalize_before / add_final_layer_norm) "
+                                      "are not implemented; BART itself is post-LN")
+        return cls(**_hf.pick(config, {f.name: f.default for f in fields(cls)}))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _activation(name):
+    table = {"gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, approximate="tanh"), "relu": F.relu,
+             "tanh": F.tanh}
+    if name not in table:
+        raise ValueError(f"BART: activation_function={name!r} is not supported; use one of {sorted(table)}")
+    return table[name]
+
+
+def _ids(x, who, name):
+    arr = x.numpy() if isinstance(x, mg.Tensor) else np.asarray(x)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or (arr.size and arr.dtype.kind not in "iub"):
+        raise ValueError(f"{who}: {name} must be integers of shape (batch, seq_len), got shape {arr.shape} and "
+                         f"dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def padding_bias(attention_mask, dtype=np.float32):
+    """(B, S) with 1 = token, 0 = padding -> additive (B, 1, 1, S): 0 to attend, -inf to ignore."""
+    keep = np.asarray(attention_mask).astype(bool)
+    return np.where(keep, 0.0, -np.inf).astype(dtype)[:, None, None, :]
+
+
+def shift_tokens_right(labels, pad_token_id: int, decoder_start_token_id: int) -> np.ndarray:
+    """Decoder inputs for teacher forcing: [start] + labels[:-1], with ignored labels (-100) read as padding."""
+    labels = np.asarray(labels)
+    out = np.empty_like(labels)
+    out[:, 0] = decoder_start_token_id
+    out[:, 1:] = labels[:, :-1]
+    out[out == IGNORE_INDEX] = pad_token_id
+    return out
+
+
+# ---------------------------------------------------------------------- layers
+class BartLearnedPositionalEmbedding(nn.Embedding):
+    """A learned row per position, with two spare rows at the front: position i reads row i + 2."""
+
+    def __init__(self, num_positions: int, embedding_dim: int):
+        super().__init__(num_positions + POSITION_OFFSET, embedding_dim)
+
+    def forward(self, seq_len: int, past_length: int = 0):
+        last = past_length + seq_len + POSITION_OFFSET
+        if last > self.num_embeddings:
+            raise ValueError(f"BartLearnedPositionalEmbedding: position {past_length + seq_len - 1} is beyond "
+                             f"max_position_embeddings={self.num_embeddings - POSITION_OFFSET}; shorten the input")
+        return F.embedding(np.arange(past_length + POSITION_OFFSET, last, dtype=np.int64), self.weight)
+
+
+class BartAttention(nn.Module):
+    """Multi-head attention with separate q/k/v/out projections (transformers' layout).
+
+    Self-attention when key_value_states is None, cross-attention to key_value_states otherwise.
+    With a KVCache, self-attention appends the new positions' keys/values to the cached ones,
+    and cross-attention projects the encoder output once and reuses it."""
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.embed_dim, self.num_heads = embed_dim, num_heads
+        self.head_dim = embed_dim // num_heads
+        self.dropout = dropout
+        self.q_proj = nn.Linear(embed_dim, embed_dim)
+        self.k_proj = nn.Linear(embed_dim, embed_dim)
+        self.v_proj = nn.Linear(embed_dim, embed_dim)
+        self.out_proj = nn.Linear(embed_dim, embed_dim)
+
+    def _heads(self, x):
+        B, T, _ = x.shape
+        return x.reshape(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, h, T, d)
+
+    def forward(self, hidden_states, key_value_states=None, attention_bias=None, kv_cache=None):
+        B, T, D = hidden_states.shape
+        q = self._heads(self.q_proj(hidden_states))
+        if key_value_states is None:  # self-attention
+            k, v = self._heads(self.k_proj(hidden_states)), self._heads(self.v_proj(hidden_states))
+            if kv_cache is not None:
+                k, v = kv_cache.update(self, k, v)
+        else:  # cross-attention: the encoder's output does not change while decoding
+            cached = kv_cache.get_static(self) if kv_cache is not None else None
+            if cached is None:
+                k, v = self._heads(self.k_proj(key_value_states)), self._heads(self.v_proj(key_value_states))
+                if kv_cache is not None:
+                    kv_cache.set_static(self, k, v)
+            else:
+                k, v = cached
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_bias,
+                                             dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
+
+
+class BartEncoderLayer(nn.Module):
+    """x = LN(x + Dropout(SelfAttn(x)));  x = LN(x + Dropout(fc2(GELU(fc1(x)))))"""
+
+    def __init__(self, config: BartConfig):
+        super().__init__()
+        D = config.d_model
+        self.self_attn = BartAttention(D, config.encoder_attention_heads, config.attention_dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(D)
+        self.fc1 = nn.Linear(D, config.encoder_ffn_dim)
+        self.fc2 = nn.Linear(config.encoder_ffn_dim, D)
+        self.final_layer_norm = nn.LayerNorm(D)
+        self.act = _activation(config.activation_function)
+        self.dropout = nn.Dropout(config.dropout)
+        self.activation_dropout = nn.Dropout(config.activation_dropout)
+
+    def forward(self, x, attention_bias=None):
+        x = self.self_attn_layer_norm(x + self.dropout(self.self_attn(x, attention_bias=attention_bias)))
+        h = self.fc2(self.activation_dropout(self.act(self.fc1(x))))
+        return self.final_layer_norm(x + self.dropout(h))
+
+
+class BartDecoderLayer(nn.Module):
+    """Causal self-attention, cross-attention to the encoder, feed-forward: each post-LN."""
+
+    def __init__(self, config: BartConfig):
+        super().__init__()
+        D = config.d_model
+        self.self_attn = BartAttention(D, config.decoder_attention_heads, config.attention_dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(D)
+        self.encoder_attn = BartAttention(D, config.decoder_attention_heads, config.attention_dropout)
+        self.encoder_attn_layer_norm = nn.LayerNorm(D)
+        self.fc1 = nn.Linear(D, config.decoder_ffn_dim)
+        self.fc2 = nn.Linear(config.decoder_ffn_dim, D)
+        self.final_layer_norm = nn.LayerNorm(D)
+        self.act = _activation(config.activation_function)
+        self.dropout = nn.Dropout(config.dropout)
+        self.activation_dropout = nn.Dropout(config.activation_dropout)
+
+    def forward(self, y, encoder_hidden_states, self_bias=None, cross_bias=None, kv_cache=None):
+        a = self.self_attn(y, attention_bias=self_bias, kv_cache=kv_cache)
+        y = self.self_attn_layer_norm(y + self.dropout(a))
+        c = self.encoder_attn(y, key_value_states=encoder_hidden_states, attention_bias=cross_bias, kv_cache=kv_cache)
+        y = self.encoder_attn_layer_norm(y + self.dropout(c))
+        h = self.fc2(self.activation_dropout(self.act(self.fc1(y))))
+        return self.final_layer_norm(y + self.dropout(h))
+
+
+class BartEncoder(nn.Module):
+    def __init__(self, config: BartConfig, embed_tokens: nn.Embedding):
+        super().__init__()
+        # the shared table belongs to BartModel (`model.shared`); keep a plain reference, not a sub-module
+        object.__setattr__(self, "embed_tokens", embed_tokens)
+        self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.embed_positions = BartLearnedPositionalEmbedding(config.max_position_embeddings, config.d_model)
+        self.layers = nn.ModuleList([BartEncoderLayer(config) for _ in range(config.encoder_layers)])
+        self.layernorm_embedding = nn.LayerNorm(config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, input_ids, attention_mask=None):
+        x = self.embed_tokens(input_ids) * self.embed_scale + self.embed_positions(input_ids.shape[1])
+        x = self.dropout(self.layernorm_embedding(x))
+        bias = None
+        if attention_mask is not None and not np.all(attention_mask):
+            bias = mg.tensor(padding_bias(attention_mask, x.dtype))
+        for layer in self.layers:
+            x = layer(x, bias)
+        return x
+
+
+class BartDecoder(nn.Module):
+    def __init__(self, config: BartConfig, embed_tokens: nn.Embedding):
+        super().__init__()
+        object.__setattr__(self, "embed_tokens", embed_tokens)
+        self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.embed_positions = BartLearnedPositionalEmbedding(config.max_position_embeddings, config.d_model)
+        self.layers = nn.ModuleList([BartDecoderLayer(config) for _ in range(config.decoder_layers)])
+        self.layernorm_embedding = nn.LayerNorm(config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, decoder_input_ids, encoder_hidden_states, encoder_attention_mask=None,
+                decoder_attention_mask=None, kv_cache=None):
+        past = kv_cache.seq_len if kv_cache is not None else 0
+        B, T = decoder_input_ids.shape
+        y = self.embed_tokens(decoder_input_ids) * self.embed_scale + self.embed_positions(T, past)
+        y = self.dropout(self.layernorm_embedding(y))
+        dtype = y.dtype
+        # position t sees the cached positions and itself and before: (T, past + T), broadcast over batch/heads
+        self_bias = causal_bias(T, past + T, dtype)
+        if decoder_attention_mask is not None and not np.all(decoder_attention_mask):
+            self_bias = self_bias + padding_bias(decoder_attention_mask, dtype)
+        self_bias = mg.tensor(self_bias) if T > 1 or decoder_attention_mask is not None else None
+        cross_bias = None
+        if encoder_attention_mask is not None and not np.all(encoder_attention_mask):
+            cross_bias = mg.tensor(padding_bias(encoder_attention_mask, dtype))
+        for layer in self.layers:
+            y = layer(y, encoder_hidden_states, self_bias, cross_bias, kv_cache)
+        return y
+
+
+class BartModel(nn.Module):
+    def __init__(self, config: BartConfig):
+        super().__init__()
+        self.config = config
+        self.shared = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
+        self.encoder = BartEncoder(config, self.shared)
+        self.decoder = BartDecoder(config, self.shared)
+
+
+class BartForConditionalGeneration(nn.Module):
+    """forward(input_ids, attention_mask, decoder_input_ids | labels) -> (logits (B, T, V), loss or None).
+
+    With labels and no decoder_input_ids, the decoder reads the labels shifted right behind
+    decoder_start_token_id (teacher forcing), as transformers does. `generate` decodes greedily
+    with a key/value cache."""
+
+    def __init__(self, config: BartConfig):
+        super().__init__()
+        self.config = config
+        self.model = BartModel(config)
+        self.register_buffer("final_logits_bias", mg.zeros(1, config.vocab_size))
+        self._init_weights()
+
+    def _init_weights(self):
+        """transformers' init: N(0, init_std) for weights and embeddings, zero biases, zero padding row."""
+        std = self.config.init_std
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                init.normal_(module.weight, 0.0, std)
+                init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                init.normal_(module.weight, 0.0, std)
+                if module.padding_idx is not None:
+                    with mg.no_grad():
+                        module.weight.data[module.padding_idx] = 0
+
+    # -- the two halves -------------------------------------------------------------------------
+    def encode(self, input_ids, attention_mask=None):
+        who = type(self).__name__
+        input_ids = _ids(input_ids, who, "input_ids")
+        if attention_mask is not None:
+            attention_mask = _ids(attention_mask, who, "attention_mask")
+            if attention_mask.shape != input_ids.shape:
+                raise ValueError(f"{who}: attention_mask {attention_mask.shape} must match input_ids {input_ids.shape}")
+        return self.model.encoder(input_ids, attention_mask)
+
+    def decode(self, decoder_input_ids, encoder_hidden_states, attention_mask=None, decoder_attention_mask=None,
+               kv_cache=None):
+        who = type(self).__name__
+        decoder_input_ids = _ids(decoder_input_ids, who, "decoder_input_ids")
+        if decoder_input_ids.shape[0] != encoder_hidden_states.shape[0]:
+            raise ValueError(f"{who}: decoder_input_ids has batch {decoder_input_ids.shape[0]} but the encoder "
+                             f"output has batch {encoder_hidden_states.shape[0]}")
+        if attention_mask is not None:
+            attention_mask = _ids(attention_mask, who, "attention_mask")
+        y = self.model.decoder(decoder_input_ids, encoder_hidden_states, attention_mask, decoder_attention_mask,
+                               kv_cache)
+        return F.linear(y, self.model.shared.weight) + self.final_logits_bias  # tied output layer
+
+    def forward(self, input_ids, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
+                labels=None, encoder_outputs=None):
+        who = type(self).__name__
+        if labels is not None:
+            labels = _ids(labels, who, "labels")
+            if decoder_input_ids is None:
+                decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id,
+                                                       self.config.decoder_start_token_id)
+        if decoder_input_ids is None:
+            raise ValueError(f"{who}: pass decoder_input_ids, or labels to derive them from")
+        h = encoder_outputs if encoder_outputs is not None else self.encode(input_ids, attention_mask)
+        logits = self.decode(decoder_input_ids, h, attention_mask, decoder_attention_mask)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(labels.reshape(-1)),
+                                   ignore_index=IGNORE_INDEX)
+        return logits, loss
+
+    # -- greedy decoding ---------------------------------------------------------------------------
+    @mg.no_grad()
+    def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 20, use_cache: bool = True,
+                 decoder_start_token_id=None, eos_token_id=None, pad_token_id=None, forced_bos_token_id="config",
+                 forced_eos_token_id="config", max_length=None) -> np.ndarray:
+        """Greedy decoding, as transformers' generate(do_sample=False, num_beams=1).
+
+        Returns (B, 1 + n) int64 ids starting with decoder_start_token_id. A sequence that has
+        produced eos is padded afterwards; decoding stops when all have, or after
+        max_new_tokens. forced_bos_token_id forces the first token, forced_eos_token_id the
+        last one allowed (both default to the config's, as transformers reads them).
+        """
+        c = self.config
+        start = c.decoder_start_token_id if decoder_start_token_id is None else decoder_start_token_id
+        eos = c.eos_token_id if eos_token_id is None else eos_token_id
+        pad = c.pad_token_id if pad_token_id is None else pad_token_id
+        forced_bos = c.forced_bos_token_id if forced_bos_token_id == "config" else forced_bos_token_id
+        forced_eos = c.forced_eos_token_id if forced_eos_token_id == "config" else forced_eos_token_id
+        if max_length is not None:  # transformers' total decoder length, start token included
+            max_new_tokens = max_length - 1
+        was = self.training
+        self.eval()
+        input_ids = _ids(input_ids, type(self).__name__, "input_ids")
+        h = self.encode(input_ids, attention_mask)
+        B = input_ids.shape[0]
+        out = np.full((B, 1), start, dtype=np.int64)
+        done = np.zeros(B, dtype=bool)
+        cache = KVCache() if use_cache else None
+        for step in range(max_new_tokens):
+            step_input = out[:, -1:] if use_cache else out
+            logits = self.decode(step_input, h, attention_mask, kv_cache=cache).numpy()[:, -1, :]
+            if forced_bos is not None and step == 0:
+                nxt = np.full(B, forced_bos, dtype=np.int64)
+            elif forced_eos is not None and step == max_new_tokens - 1:
+                nxt = np.full(B, forced_eos, dtype=np.int64)
+            else:
+                nxt = logits.argmax(-1)
+            nxt = np.where(done, pad, nxt)
+            out = np.concatenate([out, nxt[:, None]], axis=1)
+            done |= nxt == eos
+            if done.all():
+                break
+        self.train(was)
+        return out
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, folder, **overrides):
+        """Load a transformers BART folder (config.json + model.safetensors), in eval mode.
+
+        The tied copies some checkpoints also store (encoder/decoder embed_tokens, lm_head) must
+        equal model.shared; generation_config.json, when present, supplies the forced bos/eos."""
+        who = f"{cls.__name__}.from_pretrained"
+        raw = _hf.read_config(folder, who)
+        gen_path = Path(folder) / "generation_config.json"
+        if gen_path.is_file():
+            gen = json.loads(gen_path.read_text(encoding="utf-8"))
+            raw = {**raw, **{k: gen[k] for k in ("forced_bos_token_id", "forced_eos_token_id",
+                                                   "decoder_start_token_id") if k in gen}}
+        model = cls(BartConfig.from_dict({**raw, **overrides}))
+        state = _hf.read_weights(folder, who)
+        shared = state.get("model.shared.weight")
+        tied = ("model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight", "lm_head.weight")
+        if shared is None:  # some exports keep only a tied copy
+            shared = next((state[k] for k in tied if k in state), None)
+            if shared is not None:
+                state["model.shared.weight"] = shared
+        for name in tied:
+            if name in state:
+                if not np.allclose(state[name], shared):
+                    raise ValueError(f"{who}: {name} differs from model.shared.weight; this model ties the input "
+                                     "and output embeddings (as BART does) and cannot hold untied ones")
+                del state[name]
+        if "final_logits_bias" not in state:
+            state["final_logits_bias"] = np.zeros((1, model.config.vocab_size), dtype=np.float32)
+        model.load_state_dict(state)
+        return model.eval()
+
+    from_hf = from_pretrained
+
+
+BART = BartForConditionalGeneration
+
+
+# ---------------------------------------------------------------------- noising
+def _rng(rng):
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _as_ids(ids, who):
+    arr = np.asarray(ids)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise ValueError(f"{who}: expects one sequence of integer ids (1-D), got shape {arr.shape} and dtype "
+                         f"{arr.dtype}; apply it to each sequence of a batch")
+    return arr.astype(np.int64, copy=False)
+
+
+def token_masking(ids, mask_id: int, p: float = 0.15, rng=None) -> np.ndarray:
+    """Each token becomes mask_id with probability p (BERT-style, without the 10/10 split)."""
+    ids = _as_ids(ids, "token_masking")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"token_masking: p must be in [0, 1], got {p}")
+    return np.where(_rng(rng).random(len(ids)) < p, mask_id, ids)
+
+
+def token_deletion(ids, p: float = 0.15, rng=None) -> np.ndarray:
+    """Each token is deleted with probability p: the model must find where text is missing."""
+    ids = _as_ids(ids, "token_deletion")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"token_deletion: p must be in [0, 1], got {p}")
+    return ids[_rng(rng).random(len(ids)) >= p]
+
+
+def text_infilling(ids, mask_id: int, mask_ratio: float = 0.3, poisson_lambda: float = 3.0, rng=None,
+                   return_spans: bool = False):
+    """Replace spans of Poisson(lambda) length, covering round(mask_ratio * n) tokens, by one mask_id each.
+
+    Span lengths are drawn until they cover the budget (the last one is cut to fit). A span of
+    length 0 inserts a mask_id between two tokens. Spans are placed at distinct, random gaps
+    between the kept tokens, so no two spans touch. With return_spans, also returns
+    [(start, length)] in the original sequence, in order: replacing the i-th mask_id of the
+    output by ids[start:start + length] gives the input back.
+    """
+    ids = _as_ids(ids, "text_infilling")
+    if not 0.0 <= mask_ratio <= 1.0:
+        raise ValueError(f"text_infilling: mask_ratio must be in [0, 1], got {mask_ratio}")
+    if poisson_lambda < 0:
+        raise ValueError(f"text_infilling: poisson_lambda must be >= 0, got {poisson_lambda}")
+    rng = _rng(rng)
+    n = len(ids)
+    budget = int(round(mask_ratio * n))
+    lengths = []
+    while sum(lengths) < budget:
+        lengths.append(int(rng.poisson(poisson_lambda)))
+        if poisson_lambda == 0:  # every span would be empty: take the budget as one span
+            lengths[-1] = budget
+    if lengths:
+        lengths[-1] -= sum(lengths) - budget
+    n_keep = n - budget
+    gaps = n_keep + 1
+    if len(lengths) > gaps:  # more spans than places to put them: merge the surplus into the last
+        lengths = lengths[:gaps - 1] + [sum(lengths[gaps - 1:])]
+    chosen = dict(zip(sorted(rng.choice(gaps, size=len(lengths), replace=False).tolist()), lengths))
+    out, spans, pos = [], [], 0
+    for gap in range(gaps):
+        if gap in chosen:
+            out.append(mask_id)
+            spans.append((pos, chosen[gap]))
+            pos += chosen[gap]
+        if gap < n_keep:
+            out.append(int(ids[pos]))
+            pos += 1
+    out = np.asarray(out, dtype=np.int64)
+    return (out, spans) if return_spans else out
+
+
+# ---------------------------------------------------------------------- a denoising task on characters
+def char_tokenizer(text: str):
+    """Characters of `text` plus BART's specials, placed so that <s>=0, <pad>=1, </s>=2 as in BART, <mask>=3."""
+    from minigrad.data import CharTokenizer
+
+    return CharTokenizer(text, specials=["<s>", "<pad>", "</s>", "<mask>"])
+
+
+def special_ids(tokenizer) -> dict:
+    s = tokenizer.stoi
+    return {"bos": s["<s>"], "pad": s["<pad>"], "eos": s["</s>"], "mask": s["<mask>"]}
+
+
+def denoising_batch(texts, tokenizer, rng, mask_ratio: float = 0.3, poisson_lambda: float = 3.0,
+                    deletion: float = 0.0, masking: float = 0.0):
+    """One batch for BART: (input_ids, attention_mask, labels, span_target_mask).
+
+    input: <s> noised(text) </s>;  labels: <s> text </s>, IGNORE_INDEX on padding.
+    span_target_mask marks the label positions that were inside an infilled span (what the
+    model could not copy). Noise: text infilling, then optional token deletion/masking."""
+    sp = special_ids(tokenizer)
+    sources, targets, span_masks = [], [], []
+    for text in texts:
+        ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+        noised, spans = text_infilling(ids, sp["mask"], mask_ratio, poisson_lambda, rng, return_spans=True)
+        if deletion:
+            noised = token_deletion(noised, deletion, rng)
+        if masking:
+            noised = token_masking(noised, sp["mask"], masking, rng)
+        inside = np.zeros(len(ids) + 2, dtype=bool)
+        for start, length in spans:
+            inside[1 + start:1 + start + length] = True
+        sources.append([sp["bos"], *noised.tolist(), sp["eos"]])
+        targets.append([sp["bos"], *ids.tolist(), sp["eos"]])
+        span_masks.append(inside)
+    S, T = max(map(len, sources)), max(map(len, targets))
+    input_ids = np.full((len(texts), S), sp["pad"], dtype=np.int64)
+    attention_mask = np.zeros((len(texts), S), dtype=np.int64)
+    labels = np.full((len(texts), T), IGNORE_INDEX, dtype=np.int64)
+    span_target = np.zeros((len(texts), T), dtype=bool)
+    for r, (s, t, m) in enumerate(zip(sources, targets, span_masks)):
+        input_ids[r, :len(s)] = s
+        attention_mask[r, :len(s)] = 1
+        labels[r, :len(t)] = t
+        span_target[r, :len(m)] = m
+    return input_ids, attention_mask, labels, span_target
+
+
+def train_denoiser(model: BartForConditionalGeneration, texts, tokenizer, *, max_iters=500, batch_size=32,
+                   lr=1e-3, warmup=50, seed=0, mask_ratio=0.3, log=True, **noise):
+    """Train to reconstruct texts from their infilled versions (AdamW, warmup + cosine). Returns the history."""
+    from minigrad import optim
+    from minigrad.train import train_lm
+
+    rng = np.random.default_rng(seed)
+    texts = list(texts)
+    pad = special_ids(tokenizer)["pad"]
+
+    def get_batch(split):
+        pick = rng.integers(0, len(texts), size=batch_size)
+        input_ids, _, labels, _ = denoising_batch([texts[i] for i in pick], tokenizer, rng, mask_ratio, **noise)
+        return input_ids, labels
+
+    def loss_fn(m, x, y):  # the padding mask is where the input holds <pad>
+        return m(x, attention_mask=(x.numpy() != pad).astype(np.int64), labels=y)[1]
+
+    optimizer = optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    scheduler = optim.lr_scheduler.WarmupCosineLR(optimizer, warmup, max_iters, min_lr=lr / 10)
+    return train_lm(model, optimizer, get_batch, max_iters, scheduler=scheduler, grad_clip=1.0, loss_fn=loss_fn,
+                    log=log, desc="bart", progress_bar=None if log else False)
+
+
+@mg.no_grad()
+def reconstruction_accuracy(model, texts, tokenizer, seed=1, mask_ratio=0.3, batch_size=64, **noise) -> dict:
+    """On texts corrupted with a fixed seed: exact match of the greedy reconstruction, and the
+    teacher-forced token accuracy over all target tokens and over the infilled ones only."""
+    rng = np.random.default_rng(seed)
+    model.eval()
+    exact = tokens = token_hits = span_tokens = span_hits = 0
+    examples = []
+    for i in range(0, len(texts), batch_size):
+        chunk = texts[i:i + batch_size]
+        input_ids, attention_mask, labels, span_target = denoising_batch(chunk, tokenizer, rng, mask_ratio, **noise)
+        logits, _ = model(input_ids, attention_mask=attention_mask, labels=labels)
+        pred = logits.numpy().argmax(-1)
+        real = labels != IGNORE_INDEX
+        tokens += int(real.sum())
+        token_hits += int(((pred == labels) & real).sum())
+        span_tokens += int(span_target.sum())
+        span_hits += int(((pred == labels) & span_target).sum())
+        generated = model.generate(input_ids, attention_mask, max_new_tokens=labels.shape[1])
+        for r, text in enumerate(chunk):
+            guess = decode_chars(generated[r, 1:], tokenizer)
+            exact += guess == text
+            if len(examples) < 8:
+                examples.append({"corrupted": decode_chars(input_ids[r], tokenizer), "reconstruction": guess,
+                                 "original": text})
+    return {"exact_match": exact / len(texts), "token_accuracy": token_hits / tokens,
+            "infilled_token_accuracy": span_hits / max(span_tokens, 1), "examples": examples}
+
+
+def decode_chars(ids, tokenizer) -> str:
+    """Ids -> text, dropping <s>/<pad>, stopping at </s>, writing masks as '_'."""
+    sp = special_ids(tokenizer)
+    out = []
+    for i in np.asarray(ids).tolist():
+        if i == sp["eos"]:
+            break
+        if i in (sp["bos"], sp["pad"]):
+            continue
+        out.append("_" if i == sp["mask"] else tokenizer.itos[i])
+    return "".join(out)
