@@ -36,7 +36,8 @@ def cmd_tour(args) -> int:
     except ValueError as e:
         raise UsageError(str(e)) from None
     total = sum(r["seconds"] for r in report.results)
-    print(f"\n{len(report.results)} lessons in {total:.0f} s: "
+    n = len(report.results)
+    print(f"\n{n} lesson{'s' if n != 1 else ''} in {total:.0f} s: "
           + ", ".join(f"{r['dir'][:2]} {r['seconds']:.0f} s" for r in report.results))
     print(f"report: {report.index.resolve()}  (open it in a browser; {report.readme} has the same as Markdown)")
     if report.failed:

@@ -331,7 +331,7 @@ def write_report(results: list[dict], out_root: Path, fast: bool, data: str | No
     failed = [r for r in results if r.get("error")]
     mode = "fast mode" if fast else "full mode"
     source = f"corpora from {data}" if data else "built-in data"
-    summary = (f"{len(results)} lessons, {mode}, {source}, {sum(r['seconds'] for r in results):.0f} s in all; "
+    summary = (f"{len(results)} lesson{'s' if len(results) != 1 else ''}, {mode}, {source}, {sum(r['seconds'] for r in results):.0f} s in all; "
                + (f"{len(failed)} failed." if failed else "all ran."))
     overview = [{"lesson": r.get("title", r["dir"]), "status": "FAILED" if r.get("error") else "ok",
                  "seconds": r["seconds"], "figures": sum(i.get("kind") == "figure" for i in r.get("items", [])),
