@@ -137,6 +137,67 @@ class TransformerSeq2Seq(nn.Module):
         return out
 
 
+    @mg.no_grad()
+    def beam_search(self, src, src_lengths=None, beam_size=5, max_len=None, alpha=0.6, use_cache=True):
+        """The best of `beam_size` hypotheses per row by log P / length**alpha, as models.seq2seq's
+        beam search scores them (lists of ids without <eos>). The decoder's KV cache follows the
+        surviving hypotheses (KVCache.reorder); use_cache=False re-reads each prefix instead."""
+        src = _ids(src)
+        was_training = self.training
+        self.eval()
+        try:
+            B, K = src.shape[0], beam_size
+            pad = src == PAD_ID
+            memory = self.encode(src, pad)
+            max_len = max_len or min(self.config.max_len, int((~pad.data).sum(1).max() * 1.5 + 5))
+            rep = np.repeat(np.arange(B), K)  # row b * K + k is beam k of sentence b
+            memory, pad = memory[rep], mg.tensor(pad.data[rep])
+            cache = nn.KVCache() if use_cache else None
+            scores = np.full((B, K), -np.inf)
+            scores[:, 0] = 0.0  # the beams start identical: keep one so step 1 is not K copies
+            tokens = np.full((B, K, 1), BOS_ID, dtype=np.int64)
+            finished = [[] for _ in range(B)]  # (normalised score, ids)
+            for step in range(max_len):
+                fresh = tokens[:, :, -1:] if use_cache else tokens
+                logits = self.decode(mg.tensor(fresh.reshape(B * K, -1)), memory, pad, kv_cache=cache)
+                logp = logits[:, -1].log_softmax(-1).numpy().reshape(B, K, -1)
+                V = logp.shape[-1]
+                total = (scores[:, :, None] + logp).reshape(B, K * V)
+                best = np.argsort(-total, axis=1)[:, :2 * K]  # enough to keep K alive after <eos>s
+                new_scores = np.full((B, K), -np.inf)
+                parent = np.zeros((B, K), dtype=np.int64)
+                chosen = np.full((B, K), PAD_ID, dtype=np.int64)
+                for b in range(B):
+                    kept = 0
+                    for flat in best[b]:
+                        k, v = divmod(int(flat), V)
+                        if not np.isfinite(total[b, flat]):
+                            break
+                        if v == EOS_ID:
+                            finished[b].append((total[b, flat] / max(step, 1) ** alpha, tokens[b, k, 1:].tolist()))
+                            continue
+                        new_scores[b, kept], parent[b, kept], chosen[b, kept] = total[b, flat], k, v
+                        kept += 1
+                        if kept == K:
+                            break
+                    if len(finished[b]) >= K:  # enough finished hypotheses: stop this sentence
+                        new_scores[b] = -np.inf
+                tokens = np.concatenate([np.take_along_axis(tokens, parent[:, :, None], 1), chosen[:, :, None]], 2)
+                scores = new_scores
+                if not np.isfinite(scores).any():
+                    break
+                if cache is not None:
+                    cache.reorder((np.arange(B)[:, None] * K + parent).reshape(-1))
+            results = []
+            for b in range(B):
+                if not finished[b]:  # nothing ended within max_len: the best live hypothesis
+                    finished[b].append((scores[b].max(), tokens[b, int(scores[b].argmax()), 1:].tolist()))
+                results.append(max(finished[b], key=lambda item: item[0])[1])
+            return results
+        finally:
+            self.train(was_training)
+
+
 def _ids(x):
     return x if isinstance(x, mg.Tensor) else mg.tensor(np.asarray(x, dtype=np.int64))
 

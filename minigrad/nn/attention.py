@@ -305,6 +305,13 @@ class KVCache:
         self._entries[module] = _Entry(k, v, k.shape[-2], True)
         return k, v
 
+    def reorder(self, index):
+        """Row i of every entry becomes old row index[i] (along the batch dim): beam search keeps
+        the cache of the hypotheses it continues, in their new order."""
+        for e in self._entries.values():  # Tensors or raw buffers: indexing reads the same on both
+            e.k, e.v = e.k[index], e.v[index]
+        return self
+
     @property
     def seq_len(self) -> int:
         """How many positions the self-attention entries hold (the next token's position)."""

@@ -125,3 +125,13 @@ def test_a_short_run_learns(task):
     first, last = np.mean(history["loss"][:5]), np.mean(history["loss"][-5:])
     assert first > 0.8 * math.log(len(task.tgt_vocab)) and last < 0.4 * first
     assert len(history["lr"]) == 120 and history["lr"][19] > history["lr"][0]
+
+
+def test_beam_search_with_a_reordered_cache_equals_rereading_prefixes(task):
+    model = small_model(task).eval()
+    batch = next(task.batches(task.sample(3, 5, 15, rng=5), 3))
+    cached = model.beam_search(batch.src, beam_size=3, max_len=10)
+    plain = model.beam_search(batch.src, beam_size=3, max_len=10, use_cache=False)
+    assert cached == plain
+    # a beam of one is greedy decoding
+    assert model.beam_search(batch.src, beam_size=1, max_len=10) == model.greedy(batch.src, max_len=10)
