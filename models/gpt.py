@@ -444,7 +444,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="save the weights here (safetensors)")
     parser.add_argument("--samples", type=int, default=500, help="characters to sample at the end")
     for name, value in asdict(shakespeare_char_config()).items():
-        if name not in ("vocab_size", "tie_word_embeddings", "n_inner", "activation"):
+        if name not in ("vocab_size", "tie_word_embeddings", "n_inner"):
             parser.add_argument(f"--{name}", type=type(value) if not isinstance(value, bool) else _bool, default=value)
     for name, value in asdict(TrainConfig()).items():
         if name not in ("betas", "extra"):
