@@ -38,7 +38,8 @@ def cmd_tour(args) -> int:
     total = sum(r["seconds"] for r in report.results)
     n = len(report.results)
     print(f"\n{n} lesson{'s' if n != 1 else ''} in {total:.0f} s: "
-          + ", ".join(f"{r['dir'][:2]} {r['seconds']:.0f} s" for r in report.results))
+          + ", ".join(f"{r['dir'][:2]} {r['seconds']:.0f} s" for r in report.results)
+          + f" (CPU time {sum(r['cpu_seconds'] for r in report.results):.0f} s)")
     print(f"report: {report.index.resolve()}  (open it in a browser; {report.readme} has the same as Markdown)")
     if report.failed:
         names = ", ".join(r["dir"] for r in report.failed)

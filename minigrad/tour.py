@@ -185,7 +185,7 @@ def run_lesson(path: Path, out_root: Path, fast: bool = False, data: str | None 
                verbose: bool = False, progress_bar: bool | None = None) -> dict:
     """Run one lesson with its own output folder; return its result.json, or the error.
 
-    The result gets `dir`, `seconds` and `log` (the lesson's output, in log.txt) added; a lesson
+    The result gets `dir`, `seconds`, `cpu_seconds` and `log` (the lesson's output, in log.txt) added; a lesson
     that raised, or finished without writing result.json, has `error` and `traceback`."""
     from .train import progress
 
@@ -197,7 +197,7 @@ def run_lesson(path: Path, out_root: Path, fast: bool = False, data: str | None 
     code_cells = [c for c in read_cells(path) if not c.markdown]
     disable = None if progress_bar is None else not progress_bar
     bar = progress(code_cells, total=len(code_cells), desc=f"  lesson {path.stem[:2]}", disable=disable)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     error = None
     with open(log_path, "w", encoding="utf-8", buffering=1) as log:  # line by line: `tail -f` works
         try:
@@ -220,6 +220,8 @@ def run_lesson(path: Path, out_root: Path, fast: bool = False, data: str | None 
         result = {"name": path.stem, "title": path.stem, "items": [], "metrics": {}}
         result["error"], result["traceback"] = error
     result["seconds"] = round(time.perf_counter() - t0, 1)
+    # CPU seconds of this process (all its threads): on a shared machine, the lesson's own cost
+    result["cpu_seconds"] = round(time.process_time() - cpu0, 1)
     result["dir"] = path.stem
     result["log"] = log_path.name
     return result
@@ -441,6 +443,6 @@ def tour(out: str | os.PathLike = "minigrad-tour", fast: bool = False, lessons=N
             _say(f"    done in {result['seconds']} s" + (f" ({shown})" if shown else ""))
         results.append(result)
     index, readme = write_report(results, out_root, fast, data)
-    summary = [{k: r.get(k) for k in ("dir", "title", "seconds", "metrics", "error")} for r in results]
+    summary = [{k: r.get(k) for k in ("dir", "title", "seconds", "cpu_seconds", "metrics", "error")} for r in results]
     (out_root / "tour.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return TourReport(index, readme, results)

@@ -191,7 +191,8 @@ def test_fast_tour_runs_every_lesson_and_shows_every_figure(tmp_path, capsys):
     report = tour(out=out, fast=True, progress_bar=False)
     seconds = time.perf_counter() - t0
     with capsys.disabled():
-        print(f"\nfast tour: {seconds:.1f} s: " + ", ".join(f"{r['dir']} {r['seconds']} s" for r in report.results))
+        print(f"\nfast tour: {seconds:.1f} s: "
+              + ", ".join(f"{r['dir']} {r['seconds']} s (CPU {r['cpu_seconds']} s)" for r in report.results))
     failures = {r["dir"]: r["error"] + "\n" + r.get("traceback", "") for r in report.failed}
     assert not failures, f"lessons failed in the fast tour: {failures}"
     assert [r["dir"] for r in report.results] == [p.stem for p in lessons]
