@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import weakref
+from collections import namedtuple
 
 from numpy import asarray as _np_asarray
 from numpy import generic as _np_generic
@@ -204,14 +205,37 @@ class Function:
         return type(self).__name__
 
     def release(self):
-        """Drop what forward saved; a later backward through this node is an error."""
+        """Drop what forward saved; a later backward through this node is an error.
+
+        Arrays (the saved inputs, masks, indices, statistics) give way to their shape and dtype,
+        so that a graph drawn after backward still knows what each op was given.
+        """
+        if self._saved is not None and self._saved is not True:
+            self._input_meta = tuple(_describe(a) for a, _ in self._saved)
         self._saved = None
         self._out = None
         self._freed = True
-        self.__dict__.clear()  # the op's own saved arrays (masks, indices, statistics)
+        d = self.__dict__
+        for k, v in d.items():
+            d[k] = _describe(v)
 
     def __repr__(self):
         return f"<{self.name()}Backward>"
+
+
+ArrayMeta = namedtuple("ArrayMeta", ["shape", "dtype", "name"])
+
+
+def _describe(value):
+    """What stays of a saved value after backward: numbers, names and flags as they are, an array
+    or a tensor as its shape and dtype (and name), containers of arrays emptied."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return ArrayMeta(tuple(value.shape), value.dtype, getattr(value, "name", None))
+    if isinstance(value, (list, tuple)) and any(hasattr(v, "shape") for v in value):
+        return type(value)(_describe(v) for v in value) if isinstance(value, list) else tuple(_describe(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _describe(v) for k, v in value.items()}
+    return value
 
 
 def _broadcast_error(cls, args):
@@ -398,6 +422,8 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                             f"{node.name()}.backward returned {len(grads)} gradients for {len(edges)} inputs"
                         )
                     grads = grads + (None,) * (len(edges) - len(grads))
+            if g is not None:  # the gradient has the output's shape: kept for graphs drawn later
+                node._output_meta = (g.shape, g.dtype)
             if not retain_graph:
                 node.release()
             for edge, gi in zip(edges, grads):

@@ -257,10 +257,10 @@ def draw_graph(
         g.node(f"unreached{i}", label=f"{_escape(label)}{shape}\\nno gradient path to the output", **STYLE["unreached"])
     if unreached:
         notes.append("red dashed boxes: tensors the gradient cannot reach from here")
-    if graph.freed:
+    if graph.freed and show_values:
         notes.append(
-            "backward already freed this graph: op arguments and the shapes of dropped intermediates "
-            "are missing (trace before backward: g = viz.trace(loss); loss.backward(); viz.draw_graph(g))"
+            "backward already freed this graph: the values of dropped intermediates are missing "
+            "(trace before backward: g = viz.trace(loss); loss.backward(); viz.draw_graph(g))"
         )
     if backward_order:
         notes.append("[n]: the order in which backward runs the ops")
