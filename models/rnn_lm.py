@@ -195,7 +195,8 @@ def stream_loss(model, ids, batch_size=16, seq_len=256):
 def train(model, batches, steps=None, seconds=None, lr=3e-3, grad_clip=1.0, stateful=False,
           weight_decay=0.0, log_every=0, log=print):
     """Adam with cosine decay to lr/10 for `steps` updates (or until `seconds` have passed, the
-    schedule then assumed to last `steps` or 1000); returns {"steps", "seconds", "tokens", "losses"}.
+    schedule then assumed to last `steps` or 1000); returns {"steps", "seconds" (wall clock), "cpu seconds"
+    (this process's CPU time: the honest figure on a shared machine), "tokens", "losses"}.
 
     stateful=True: batches yield (x, y, new_epoch) and the state is carried (detached) between them.
     """
@@ -205,7 +206,7 @@ def train(model, batches, steps=None, seconds=None, lr=3e-3, grad_clip=1.0, stat
     opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=horizon, eta_min=lr / 10)
     model.train()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     state, losses, tokens, step = None, [], 0, 0
     while (steps is None or step < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
         batch = next(batches)
@@ -230,7 +231,8 @@ def train(model, batches, steps=None, seconds=None, lr=3e-3, grad_clip=1.0, stat
         if log_every and log and step % log_every == 0:
             elapsed = time.perf_counter() - t0
             log(f"step {step}: loss {np.mean(losses[-log_every:]):.4f}  ({tokens / elapsed:,.0f} tok/s, {elapsed:.0f} s)")
-    return {"steps": step, "seconds": time.perf_counter() - t0, "tokens": tokens, "losses": losses}
+    return {"steps": step, "seconds": time.perf_counter() - t0, "cpu seconds": time.process_time() - cpu0,
+            "tokens": tokens, "losses": losses}
 
 
 # -- the experiments --------------------------------------------------------------------------------
@@ -280,7 +282,7 @@ def run_names(cell, data_dir=None, hidden_size=256, embed_dim=64, batch_size=64,
     stats = train(model, names_batches(train_enc, batch_size, np.random.default_rng(seed)), steps, seconds, lr,
                   log_every=log_every)
     return {"corpus": "names", "source": source, "cell": cell, "hidden": hidden_size, "params": model.num_parameters(),
-            "steps": stats["steps"], "seconds": round(stats["seconds"], 1),
+            "steps": stats["steps"], "seconds": round(stats["seconds"], 1), "cpu seconds": round(stats["cpu seconds"], 1),
             "train loss": names_loss(model, train_enc), "dev loss": names_loss(model, dev_enc)}, model, tok
 
 
@@ -296,7 +298,7 @@ def run_stream(cell, data_dir=None, hidden_size=256, embed_dim=64, batch_size=32
     batches = stream_batches(train_ids, batch_size, seq_len, np.random.default_rng(seed))
     stats = train(model, batches, steps, seconds, lr, stateful=True, log_every=log_every)
     return {"corpus": "text", "source": source, "cell": cell, "hidden": hidden_size, "params": model.num_parameters(),
-            "steps": stats["steps"], "seconds": round(stats["seconds"], 1),
+            "steps": stats["steps"], "seconds": round(stats["seconds"], 1), "cpu seconds": round(stats["cpu seconds"], 1),
             "train chars seen": stats["tokens"], "val loss": stream_loss(model, val_ids)}, model, tok
 
 

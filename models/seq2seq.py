@@ -367,7 +367,7 @@ def train(model, task, pairs, steps=None, seconds=None, batch_size=64, lr=2e-3, 
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=horizon, eta_min=lr / 10)
     batches = bucketed_batches(task, pairs, batch_size, np.random.default_rng(seed))
     model.train()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     losses, step, sentences = [], 0, 0
     while (steps is None or step < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
         batch = next(batches)
@@ -384,7 +384,8 @@ def train(model, task, pairs, steps=None, seconds=None, batch_size=64, lr=2e-3, 
         step += 1
         if log_every and log and step % log_every == 0:
             log(f"step {step}: loss {np.mean(losses[-log_every:]):.4f} ({time.perf_counter() - t0:.0f} s)")
-    return {"steps": step, "seconds": time.perf_counter() - t0, "sentences": sentences, "losses": losses}
+    return {"steps": step, "seconds": time.perf_counter() - t0, "cpu seconds": time.process_time() - cpu0,
+            "sentences": sentences, "losses": losses}
 
 
 VARIANTS = {

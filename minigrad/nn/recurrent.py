@@ -182,7 +182,7 @@ class RNNScan(_Scan):
         ctx.save_inputs()
         ctx.kwargs = dict(mask=mask, reverse=reverse, nonlinearity=nonlinearity)
         x = gi + bias_hh if bias_hh is not None else gi
-        w = weight_hh.T
+        w = xp.ascontiguousarray(weight_hh.T)  # (H, G*H), row-major: the faster right operand
         h_prev = xp.empty((T, B, H), dtype=gi.dtype)
         h_new = xp.empty((T, B, H), dtype=gi.dtype)
         out = xp.empty((T + 1, B, H), dtype=gi.dtype)
@@ -360,7 +360,7 @@ class GRUScan(_Scan):
         ctx.save_inputs()
         ctx.kwargs = dict(mask=mask, reverse=reverse)
         dt = gi.dtype
-        w = weight_hh.T
+        w = xp.ascontiguousarray(weight_hh.T)  # (H, G*H), row-major: the faster right operand
         acts = xp.empty((T, B, 3 * H), dtype=dt)   # r, z, n after their nonlinearities
         gh_n = xp.empty((T, B, H), dtype=dt)       # W_hn h + b_hn, what r multiplies
         h_prev = xp.empty((T, B, H), dtype=dt)
