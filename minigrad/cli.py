@@ -31,6 +31,9 @@ def cmd_tour(args) -> int:
 
     if args.data and not Path(args.data).is_dir():
         raise UsageError(f"tour: --data {args.data} is not a folder (it should hold names.txt / tinyshakespeare.txt)")
+    if not args.fast:
+        print("full mode: every lesson trains its models for real, which takes a long time on a CPU (hours for "
+              "all of them on 2 cores); `minigrad tour --fast` is the quick pass", flush=True)
     try:
         report = tour(out=args.out, fast=args.fast, lessons=args.lesson, data=args.data, verbose=args.verbose)
     except ValueError as e:
@@ -194,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tour", help="run every lesson and write a report (the main job)",
                        description="Run every lesson in order on the built-in data and write one report folder "
                                    "(index.html, README.md, tour.json, each lesson's figures, graphs and log).")
-    t.add_argument("--fast", action="store_true", help="a quick pass (about a minute): small models, few steps")
+    t.add_argument("--fast", action="store_true",
+                   help="a quick pass (about a minute): small models, few steps; without it the lessons train for "
+                        "real (hours on a laptop CPU)")
     t.add_argument("--lesson", type=int, action="append", metavar="N", help="run only lesson N (repeatable)")
     t.add_argument("--data", metavar="DIR",
                    help="a folder with real corpora (names.txt, tinyshakespeare.txt); default: built-in data")
