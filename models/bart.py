@@ -128,7 +128,8 @@ class BartLearnedPositionalEmbedding(nn.Embedding):
         if last > self.num_embeddings:
             raise ValueError(f"BartLearnedPositionalEmbedding: position {past_length + seq_len - 1} is beyond "
                              f"max_position_embeddings={self.num_embeddings - POSITION_OFFSET}; shorten the input")
-        return F.embedding(np.arange(past_length + POSITION_OFFSET, last, dtype=np.int64), self.weight)
+        positions = mg.tensor(np.arange(past_length + POSITION_OFFSET, last, dtype=np.int64), device=self.weight.device)
+        return F.embedding(positions, self.weight)
 
 
 class BartAttention(nn.Module):
@@ -231,11 +232,12 @@ class BartEncoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, input_ids, attention_mask=None):
-        x = self.embed_tokens(input_ids) * self.embed_scale + self.embed_positions(input_ids.shape[1])
+        ids = mg.tensor(input_ids, device=self.embed_tokens.weight.device)
+        x = self.embed_tokens(ids) * self.embed_scale + self.embed_positions(input_ids.shape[1])
         x = self.dropout(self.layernorm_embedding(x))
         bias = None
         if attention_mask is not None and not np.all(attention_mask):
-            bias = mg.tensor(padding_bias(attention_mask, x.dtype))
+            bias = mg.tensor(padding_bias(attention_mask, x.dtype), device=x.device)
         for layer in self.layers:
             x = layer(x, bias)
         return x
@@ -255,17 +257,18 @@ class BartDecoder(nn.Module):
                 decoder_attention_mask=None, kv_cache=None):
         past = kv_cache.seq_len if kv_cache is not None else 0
         B, T = decoder_input_ids.shape
-        y = self.embed_tokens(decoder_input_ids) * self.embed_scale + self.embed_positions(T, past)
+        ids = mg.tensor(decoder_input_ids, device=self.embed_tokens.weight.device)
+        y = self.embed_tokens(ids) * self.embed_scale + self.embed_positions(T, past)
         y = self.dropout(self.layernorm_embedding(y))
         dtype = y.dtype
         # position t sees the cached positions and itself and before: (T, past + T), broadcast over batch/heads
         self_bias = causal_bias(T, past + T, dtype)
         if decoder_attention_mask is not None and not np.all(decoder_attention_mask):
             self_bias = self_bias + padding_bias(decoder_attention_mask, dtype)
-        self_bias = mg.tensor(self_bias) if T > 1 or decoder_attention_mask is not None else None
+        self_bias = mg.tensor(self_bias, device=y.device) if T > 1 or decoder_attention_mask is not None else None
         cross_bias = None
         if encoder_attention_mask is not None and not np.all(encoder_attention_mask):
-            cross_bias = mg.tensor(padding_bias(encoder_attention_mask, dtype))
+            cross_bias = mg.tensor(padding_bias(encoder_attention_mask, dtype), device=y.device)
         for layer in self.layers:
             y = layer(y, encoder_hidden_states, self_bias, cross_bias, kv_cache)
         return y
@@ -344,8 +347,8 @@ class BartForConditionalGeneration(nn.Module):
         logits = self.decode(decoder_input_ids, h, attention_mask, decoder_attention_mask)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(labels.reshape(-1)),
-                                   ignore_index=IGNORE_INDEX)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                   mg.tensor(labels.reshape(-1), device=logits.device), ignore_index=IGNORE_INDEX)
         return logits, loss
 
     # -- greedy decoding ---------------------------------------------------------------------------

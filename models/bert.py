@@ -115,10 +115,13 @@ class BertEmbeddings(nn.Module):
         if T > self.position_embeddings.num_embeddings:
             raise ValueError(f"BertEmbeddings: a sequence of {T} tokens is longer than max_position_embeddings="
                              f"{self.position_embeddings.num_embeddings}; truncate it (tokenizer max_length=...)")
+        device = self.word_embeddings.weight.device  # ids go where the tables are (numpy or cupy)
         if position_ids is None:
             position_ids = np.arange(T, dtype=np.int64)[None, :]
         if token_type_ids is None:
             token_type_ids = np.zeros(input_ids.shape, dtype=np.int64)
+        input_ids, position_ids, token_type_ids = (mg.tensor(_ids(i, "BertEmbeddings", "ids"), device=device)
+                                                   for i in (input_ids, position_ids, token_type_ids))
         x = (self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
              + self.token_type_embeddings(token_type_ids))
         return self.dropout(self.LayerNorm(x))
@@ -243,14 +246,14 @@ def _ids(x, who, name):
     return arr.astype(np.int64, copy=False)
 
 
-def attention_bias_from_mask(attention_mask, dtype=np.float32):
+def attention_bias_from_mask(attention_mask, dtype=np.float32, device=None):
     """(B, T) with 1 = real token, 0 = padding -> an additive (B, 1, 1, T) bias: 0 to attend, -inf to ignore.
 
     transformers adds the dtype's most negative number instead of -inf; the softmax gives both
     exactly zero weight, so the outputs agree."""
     keep = np.asarray(attention_mask).astype(bool)
     bias = np.where(keep, 0.0, -np.inf).astype(dtype)
-    return mg.tensor(bias[:, None, None, :])
+    return mg.tensor(bias[:, None, None, :], device=device)
 
 
 class BertPreTrainedModel(nn.Module):
@@ -348,7 +351,8 @@ class BertModel(BertPreTrainedModel):
                 raise ValueError(f"{who}: attention_mask of shape {attention_mask.shape} must match input_ids "
                                  f"{input_ids.shape}")
             if not attention_mask.all():  # nothing to mask: skip adding a bias of zeros
-                bias = attention_bias_from_mask(attention_mask, self.embeddings.LayerNorm.weight.dtype)
+                weight = self.embeddings.LayerNorm.weight
+                bias = attention_bias_from_mask(attention_mask, weight.dtype, weight.device)
         if token_type_ids is not None:
             token_type_ids = _ids(token_type_ids, who, "token_type_ids")
         x = self.embeddings(input_ids, token_type_ids, position_ids)
@@ -367,7 +371,8 @@ class BertModel(BertPreTrainedModel):
 
 def mean_pool(last_hidden_state, attention_mask):
     """The average of the token vectors over the real tokens (sentence-transformers' mean pooling)."""
-    m = mg.tensor(np.asarray(attention_mask, dtype=last_hidden_state.dtype)[:, :, None])
+    m = mg.tensor(np.asarray(attention_mask, dtype=last_hidden_state.dtype)[:, :, None],
+                  device=last_hidden_state.device)
     return (last_hidden_state * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
 
 
@@ -424,8 +429,8 @@ class BertForMaskedLM(BertPreTrainedModel):
         loss = None
         if labels is not None:
             labels = _ids(labels, type(self).__name__, "labels")
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(labels.reshape(-1)),
-                                   ignore_index=IGNORE_INDEX)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                   mg.tensor(labels.reshape(-1), device=logits.device), ignore_index=IGNORE_INDEX)
         return logits, loss
 
     def _map_checkpoint(self, state, who):
@@ -468,7 +473,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
             if labels.dtype.kind not in "iu" or labels.shape[0] != logits.shape[0]:
                 raise ValueError(f"{type(self).__name__}: labels must be {logits.shape[0]} integer class ids (one "
                                  f"per sequence), got shape {labels.shape} and dtype {labels.dtype}")
-            loss = F.cross_entropy(logits, mg.tensor(labels.astype(np.int64)))
+            loss = F.cross_entropy(logits, mg.tensor(labels.astype(np.int64), device=logits.device))
         return logits, loss
 
     def _map_checkpoint(self, state, who):
@@ -745,16 +750,20 @@ def encode_sentences(model: BertModel, tokenizer, sentences, batch_size: int = 3
     token vectors over the attention mask, then L2-normalised. (N, hidden) float32."""
     if isinstance(sentences, str):
         sentences = [sentences]
+    sentences = list(sentences)
     model.eval()
-    out = []
+    # batch sentences of similar length together, so that little time goes into padding
+    order = np.argsort([-len(s) for s in sentences], kind="stable")
+    out = np.zeros((len(sentences), model.config.hidden_size), dtype=np.float32)
     for i in range(0, len(sentences), batch_size):
-        batch = tokenizer(sentences[i:i + batch_size], padding=True, truncation=True, max_length=max_length)
+        rows = order[i:i + batch_size]
+        batch = tokenizer([sentences[r] for r in rows], padding=True, truncation=True, max_length=max_length)
         h = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).last_hidden_state
         e = mean_pool(h, batch["attention_mask"]).numpy()
         if normalize:
             e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
-        out.append(e)
-    return np.concatenate(out, axis=0) if out else np.zeros((0, model.config.hidden_size), dtype=np.float32)
+        out[rows] = e
+    return out
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -38,6 +38,12 @@ def ours():
 
 
 @pytest.fixture(scope="module")
+def our_embeddings(ours):
+    model, tokenizer, max_length = ours
+    return encode_sentences(model, tokenizer, SENTENCES, batch_size=4, max_length=max_length)
+
+
+@pytest.fixture(scope="module")
 def reference():
     model = transformers.BertModel.from_pretrained(FOLDER).eval()
     tokenizer = transformers.BertTokenizerFast.from_pretrained(FOLDER)
@@ -62,10 +68,9 @@ def test_tokenizer_gives_the_reference_ids(ours, reference):
     assert ids.shape[1] == max_length == 256  # the long text was truncated at sentence-transformers' limit
 
 
-def test_sentence_embeddings_match_transformers(ours, reference):
-    model, tokenizer, max_length = ours
-    e = encode_sentences(model, tokenizer, SENTENCES, batch_size=6, max_length=max_length)
-    r, _ = _reference_embeddings(reference, SENTENCES, max_length)
+def test_sentence_embeddings_match_transformers(ours, our_embeddings, reference):
+    e = our_embeddings
+    r, _ = _reference_embeddings(reference, SENTENCES, ours[2])
     assert e.shape == r.shape == (len(SENTENCES), 384)
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
     cosines = (e * r).sum(axis=1)
@@ -73,10 +78,8 @@ def test_sentence_embeddings_match_transformers(ours, reference):
     assert np.abs(e - r).max() < 1e-4
 
 
-def test_sentence_embeddings_match_sentence_transformers(ours):
+def test_sentence_embeddings_match_sentence_transformers(our_embeddings):
     st = pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
-    model, tokenizer, max_length = ours
     reference = st.SentenceTransformer(str(FOLDER), device="cpu")
     r = reference.encode(SENTENCES, convert_to_numpy=True)
-    e = encode_sentences(model, tokenizer, SENTENCES, max_length=max_length)
-    assert (e * r).sum(axis=1).min() >= 0.9999
+    assert (our_embeddings * r).sum(axis=1).min() >= 0.9999
