@@ -180,6 +180,7 @@ def test_graphs_without_dot_are_linked_as_source(tmp_path, monkeypatch):
 
 
 # -- the real lessons ------------------------------------------------------------------------------------
+@pytest.mark.slow  # one test, so the tour runs once even when pytest-xdist spreads the tests over workers
 def test_fast_tour_runs_every_lesson_and_shows_every_figure(tmp_path, capsys):
     """The whole tour in fast mode, once: no lesson fails, and index.html / README.md show every
     figure (PNG, linked to its SVG), graph (SVG, or DOT source without Graphviz) and table that
