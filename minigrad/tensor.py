@@ -26,12 +26,18 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
 def _as_array(data, dtype=None, device=None):
-    """Turn Python data or an array into an array with PyTorch's default dtypes."""
+    """Turn Python data or an array into a new array with PyTorch's default dtypes.
+
+    Like torch.tensor, this copies: changing the source array later does not change the tensor
+    (minigrad.from_numpy shares memory instead).
+    """
     if isinstance(data, Tensor):
         data = data.data
     xp = xp_for(device) if device is not None else xp_of(data)
     if hasattr(data, "__array__") or hasattr(data, "__cuda_array_interface__"):
-        arr = xp.asarray(data) if device is None else to_device(data, device)
+        arr = xp.array(data, copy=True) if device is None else to_device(data, device)
+        if arr is data:
+            arr = arr.copy()
     else:
         arr = np.asarray(data)
         if dtype is None:  # Python numbers: float -> float32, int -> int64, bool -> bool

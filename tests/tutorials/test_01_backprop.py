@@ -12,7 +12,6 @@ pytest.importorskip("matplotlib", reason="the lessons draw figures with matplotl
 def test_lesson_01_fast(run_lesson):
     result = run_lesson("tutorials/01_backprop.py")
     assert result["fast"] is True and result["name"] == "01_backprop"
-    assert result["seconds"] < 30
     m = result["metrics"]
     out = result["out_dir"]
 

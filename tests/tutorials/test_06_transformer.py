@@ -10,7 +10,6 @@ pytest.importorskip("matplotlib", reason="the lessons draw figures with matplotl
 def test_lesson_06_fast(run_lesson):
     result = run_lesson("tutorials/06_transformer.py")
     assert result["fast"] is True and result["name"] == "06_transformer"
-    assert result["seconds"] < 30
     m = result["metrics"]
     out = result["out_dir"]
     for figure in ("soft_to_hard", "causal_mask", "sinusoidal_positions", "copy_attention"):
