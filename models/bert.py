@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from collections import namedtuple
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -261,6 +262,7 @@ class BertPreTrainedModel(nn.Module):
 
     base_model_prefix = "bert"
     config: BertConfig
+    _may_start_fresh: tuple = ()  # parameter names a checkpoint may lack (a new task head)
 
     def _init_weights(self):
         """transformers' init: N(0, 0.02) weights and embeddings, zero biases, LayerNorm (1, 0),
@@ -292,7 +294,14 @@ class BertPreTrainedModel(nn.Module):
         config = BertConfig.from_dict({**raw_config, **overrides})
         state = _normalise_names(_hf.read_weights(folder, who))
         model = cls._for_checkpoint(config, state)
-        model.load_state_dict(model._map_checkpoint(state, who))
+        mapped = model._map_checkpoint(state, who)
+        # a new task head (or a pooler the checkpoint never had) starts fresh, as in transformers
+        fresh = [k for k, v in model.state_dict().items() if k not in mapped and k.startswith(model._may_start_fresh)]
+        if fresh:
+            warnings.warn(f"{who}: {', '.join(fresh)} not in the checkpoint; they keep their fresh initialisation "
+                          "(fine-tune them before use)", stacklevel=2)
+            mapped.update({k: v for k, v in model.state_dict().items() if k in fresh})
+        model.load_state_dict(mapped)
         return model.eval()
 
     from_hf = from_pretrained  # the name the issue uses
@@ -452,7 +461,11 @@ class BertForMaskedLM(BertPreTrainedModel):
 
 
 class BertForSequenceClassification(BertPreTrainedModel):
-    """logits = Dropout(pooled) W_c + b_c; cross-entropy against integer labels (B,)."""
+    """logits = Dropout(pooled) W_c + b_c; cross-entropy against integer labels (B,).
+
+    from_pretrained on an encoder checkpoint (e.g. MiniLM, num_labels=...) keeps a fresh head."""
+
+    _may_start_fresh = ("classifier.", "bert.pooler.")
 
     def __init__(self, config: BertConfig):
         super().__init__()

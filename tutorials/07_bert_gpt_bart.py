@@ -134,9 +134,8 @@ if fast:
     gpt_train = TrainConfig(max_iters=40, batch_size=8, warmup_iters=4, lr_decay_iters=40, eval_interval=40,
                             eval_iters=2, final_eval_iters=4)
 else:
-    gpt_config = shakespeare_char_config(n_layer=2, n_head=4, n_embd=64)
-    gpt_train = TrainConfig(max_iters=600, warmup_iters=50, lr_decay_iters=600, eval_interval=200, eval_iters=10,
-                            final_eval_iters=50)
+    gpt_config = shakespeare_char_config()  # nanoGPT's 4 layers, 4 heads, 128 wide, 64 characters of context
+    gpt_train = TrainConfig(max_iters=800, lr_decay_iters=800, eval_interval=400, eval_iters=10, final_eval_iters=50)
 t0 = time.process_time()
 gpt, gpt_history = train_char_gpt(gpt_text, gpt_config, gpt_train, progress=False, log=False)
 lesson.metric("GPT: data", gpt_source)

@@ -166,6 +166,19 @@ def test_checkpoint_folder_round_trip(tmp_path):
     np.testing.assert_array_equal(encoder(ids).pooler_output.numpy(), model.bert(ids).pooler_output.numpy())
 
 
+def test_a_new_classification_head_on_an_encoder_checkpoint(tmp_path):
+    mg.manual_seed(3)
+    encoder = BertModel(tiny_config()).eval()
+    folder = _save_folder(encoder, tmp_path / "enc")
+    with pytest.warns(UserWarning, match="classifier.weight"):
+        clf = BertForSequenceClassification.from_pretrained(folder, num_labels=4)
+    ids = np.array([[2, 5, 6, 3]])
+    np.testing.assert_array_equal(clf.bert(ids).pooler_output.numpy(), encoder(ids).pooler_output.numpy())
+    assert clf(ids)[0].shape == (1, 4)
+    with pytest.raises(ValueError, match="no MLM head"):  # an MLM head is not invented
+        BertForMaskedLM.from_pretrained(folder)
+
+
 def test_pickled_checkpoints_are_refused(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(tiny_config().to_dict()))
     (tmp_path / "pytorch_model.bin").write_bytes(b"not even a pickle")
