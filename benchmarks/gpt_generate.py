@@ -4,7 +4,8 @@ cache (and without it), minigrad against the same model in PyTorch with the same
 Greedy decoding of `--new` tokens after a `--prompt`-token prompt, batch `--batch`; the
 context stays within block_size (64), where the cache applies. Both libraries run one after
 the other in one process with the same thread count; each figure is a median of `--repeat` runs.
-The first line checks that the two produce the same tokens.
+The output checks that the two produce the same tokens; with one thread it also gives CPU-time
+rates (time.process_time), steadier than wall time on a shared machine.
 
 Run:  python benchmarks/gpt_generate.py [--new 48] [--prompt 16] [--batch 1] [--threads 1]
 """
@@ -14,7 +15,7 @@ import argparse
 
 import numpy as np
 from common import import_torch, median_time, set_threads
-from gpt_train import torch_gpt
+from gpt_train import cpu_time, torch_gpt
 
 import minigrad as mg
 from models.gpt import GPT, shakespeare_char_config
@@ -56,9 +57,10 @@ def main(argv=None):
     result = {"threads": threads}
     ours = model.generate(prompt, args.new, temperature=0.0).numpy()
     for cache in (True, False):
-        t = median_time(lambda: model.generate(prompt, args.new, temperature=0.0, use_cache=cache),
-                        repeat=args.repeat, warmup=1)
-        result[f"minigrad_tokens_per_s_{'cache' if cache else 'no_cache'}"] = n_tokens / t
+        name = "cache" if cache else "no_cache"
+        run = lambda: model.generate(prompt, args.new, temperature=0.0, use_cache=cache)  # noqa: E731
+        result[f"minigrad_tokens_per_s_{name}"] = n_tokens / median_time(run, repeat=args.repeat, warmup=1)
+        result[f"minigrad_tokens_per_cpu_s_{name}"] = n_tokens / cpu_time(run, args.repeat)
     torch = import_torch()
     if torch is not None:
         tmodel = torch_gpt(torch, config).eval()
@@ -66,11 +68,14 @@ def main(argv=None):
                                 for k, v in model.state_dict().items()})
         result["same_tokens_as_torch"] = bool((torch_generate(torch, tmodel, prompt, args.new) == ours).all())
         for cache in (True, False):
-            t = median_time(lambda: torch_generate(torch, tmodel, prompt, args.new, cache),
-                            repeat=args.repeat, warmup=1)
-            result[f"torch_tokens_per_s_{'cache' if cache else 'no_cache'}"] = n_tokens / t
-        result["ratio_cache"] = result["minigrad_tokens_per_s_cache"] / result["torch_tokens_per_s_cache"]
-        result["ratio_no_cache"] = result["minigrad_tokens_per_s_no_cache"] / result["torch_tokens_per_s_no_cache"]
+            name = "cache" if cache else "no_cache"
+            run = lambda: torch_generate(torch, tmodel, prompt, args.new, cache)  # noqa: E731
+            result[f"torch_tokens_per_s_{name}"] = n_tokens / median_time(run, repeat=args.repeat, warmup=1)
+            result[f"torch_tokens_per_cpu_s_{name}"] = n_tokens / cpu_time(run, args.repeat)
+        for name in ("cache", "no_cache"):
+            result[f"ratio_{name}"] = result[f"minigrad_tokens_per_s_{name}"] / result[f"torch_tokens_per_s_{name}"]
+            result[f"cpu_time_ratio_{name}"] = (result[f"minigrad_tokens_per_cpu_s_{name}"]
+                                                / result[f"torch_tokens_per_cpu_s_{name}"])
     print(f"greedy generation: batch {args.batch}, prompt {args.prompt}, {args.new} new tokens, "
           f"{model.get_num_params() / 1e6:.2f}M-parameter GPT")
     for k, v in result.items():
