@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -385,7 +385,6 @@ class TrainConfig:
     final_eval_iters: int = 200        # a steadier estimate at the end
     train_fraction: float = 0.9
     seed: int = 1337
-    extra: dict = field(default_factory=dict)
 
 
 def train_char_gpt(text, config: GPTConfig | None = None, train_config: TrainConfig | None = None,
@@ -447,7 +446,7 @@ def main(argv=None):
         if name not in ("vocab_size", "tie_word_embeddings", "n_inner"):
             parser.add_argument(f"--{name}", type=type(value) if not isinstance(value, bool) else _bool, default=value)
     for name, value in asdict(TrainConfig()).items():
-        if name not in ("betas", "extra"):
+        if name != "betas":
             parser.add_argument(f"--{name}", type=type(value), default=value)
     args = vars(parser.parse_args(argv))
     from minigrad.data import load_text
