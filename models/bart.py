@@ -526,12 +526,15 @@ def denoising_batch(texts, tokenizer, rng, mask_ratio: float = 0.3, poisson_lamb
 
     input: <s> noised(text) </s>;  labels: <s> text </s>, IGNORE_INDEX on padding.
     span_target_mask marks the label positions that were inside an infilled span (what the
-    model could not copy). Noise: text infilling, then optional token deletion/masking."""
+    model could not copy). Noise: text infilling, then optional token deletion/masking.
+    mask_ratio may be a range (low, high): each text then draws its own ratio uniformly, so a
+    model trained on it does not learn one fixed ratio of source to target length."""
     sp = special_ids(tokenizer)
     sources, targets, span_masks = [], [], []
     for text in texts:
         ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
-        noised, spans = text_infilling(ids, sp["mask"], mask_ratio, poisson_lambda, rng, return_spans=True)
+        ratio = rng.uniform(*mask_ratio) if isinstance(mask_ratio, (tuple, list)) else mask_ratio
+        noised, spans = text_infilling(ids, sp["mask"], ratio, poisson_lambda, rng, return_spans=True)
         if deletion:
             noised = token_deletion(noised, deletion, rng)
         if masking:

@@ -92,6 +92,9 @@ def test_denoising_batch_layout():
     assert ((input_ids == sp["pad"]) == (mask == 0)).all()
     assert span_target.sum() == round(0.3 * 10) + round(0.3 * 3)  # the hidden characters, in target positions
     assert decode_chars(labels[0].clip(0), tok) == "abc defgh."
+    hidden = [denoising_batch(["abcdefgh" * 5], tok, np.random.default_rng(k), mask_ratio=(0.1, 0.5))[3].sum()
+              for k in range(40)]
+    assert min(hidden) >= 4 and max(hidden) <= 20 and len(set(hidden)) > 5  # a ratio drawn per text
 
 
 def test_shift_tokens_right_by_hand():
