@@ -36,6 +36,7 @@ from . import _hf
 
 IGNORE_INDEX = -100
 POSITION_OFFSET = 2  # BartLearnedPositionalEmbedding: position i is row i + 2
+FROM_CONFIG = object()  # generate(): "use the config's value" (None means "none")
 
 
 @dataclass
@@ -354,8 +355,8 @@ class BartForConditionalGeneration(nn.Module):
     # -- greedy decoding ---------------------------------------------------------------------------
     @mg.no_grad()
     def generate(self, input_ids, attention_mask=None, max_new_tokens: int = 20, use_cache: bool = True,
-                 decoder_start_token_id=None, eos_token_id=None, pad_token_id=None, forced_bos_token_id="config",
-                 forced_eos_token_id="config", max_length=None) -> np.ndarray:
+                 decoder_start_token_id=None, eos_token_id=None, pad_token_id=None,
+                 forced_bos_token_id=FROM_CONFIG, forced_eos_token_id=FROM_CONFIG, max_length=None) -> np.ndarray:
         """Greedy decoding, as transformers' generate(do_sample=False, num_beams=1).
 
         Returns (B, 1 + n) int64 ids starting with decoder_start_token_id. A sequence that has
@@ -367,8 +368,8 @@ class BartForConditionalGeneration(nn.Module):
         start = c.decoder_start_token_id if decoder_start_token_id is None else decoder_start_token_id
         eos = c.eos_token_id if eos_token_id is None else eos_token_id
         pad = c.pad_token_id if pad_token_id is None else pad_token_id
-        forced_bos = c.forced_bos_token_id if forced_bos_token_id == "config" else forced_bos_token_id
-        forced_eos = c.forced_eos_token_id if forced_eos_token_id == "config" else forced_eos_token_id
+        forced_bos = c.forced_bos_token_id if forced_bos_token_id is FROM_CONFIG else forced_bos_token_id
+        forced_eos = c.forced_eos_token_id if forced_eos_token_id is FROM_CONFIG else forced_eos_token_id
         if max_length is not None:  # transformers' total decoder length, start token included
             max_new_tokens = max_length - 1
         was = self.training

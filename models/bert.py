@@ -18,7 +18,6 @@ so `BertModel.from_pretrained(folder)` loads a transformers checkpoint by name, 
 from __future__ import annotations
 
 import json
-import math
 import re
 import warnings
 from collections import namedtuple
@@ -784,6 +783,3 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = b / np.linalg.norm(b, axis=-1, keepdims=True)
     return a @ b.T
 
-
-def _count_params(model) -> int:
-    return sum(int(math.prod(p.shape)) for p in model.parameters())

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="parity tests need PyTorch: pip install -e '.[parity]'")
-transformers = pytest.importorskip("transformers", reason="MiniLM parity needs transformers: pip install -e '.[parity]'")
+transformers = pytest.importorskip("transformers",
+                                   reason="MiniLM parity needs transformers: pip install -e '.[parity]'")
 
 from minigrad.data import find_minilm_dir  # noqa: E402
 from models.bert import encode_sentences, load_sentence_encoder  # noqa: E402
