@@ -28,6 +28,24 @@ log-probability / length**alpha). Both run a whole batch of sentences at once.
 `evaluate` gives exact-match and token accuracy by source-length bucket; `python -m
 models.seq2seq` trains the three models on the synthetic task (minigrad.data.translation) and
 prints the table.
+
+Measured on the synthetic task (TranslationTask(seed=0, lexicon_fraction=0.25): 119 source and
+201 target tokens; 20,000 training pairs, 1,000 test pairs, source lengths 5-40), one layer,
+embed 64, hidden 128 (per direction), attention size 64, Adam lr 3e-3 with cosine decay, batches
+of 64; greedy decoding, exact match / token accuracy:
+
+    source length          5-9        10-14      15-19      20-24      25-29      30-34      35-40      all
+    800 updates (the same data for each; CPU seconds: plain 48, reversed 44, attention 155)
+    plain               .01/.43    .00/.24    .00/.15    .00/.13    .00/.10    .00/.10    .00/.08    .00/.13
+    reversed            .29/.74    .00/.47    .00/.31    .00/.23    .00/.18    .00/.16    .00/.14    .05/.23
+    attention          1.00/1.00   .99/.99   1.00/1.00   .97/.99    .94/.99    .89/.97    .85/.97    .95/.98
+    2800 updates (about the attention model's CPU time: plain 188 s, reversed 174 s)
+    plain               .68/.91    .09/.68    .00/.47    .00/.36    .00/.27    .00/.22    .00/.18    .12/.32
+    reversed            .94/.99    .48/.87    .10/.67    .00/.45    .00/.33    .00/.27    .00/.23    .22/.41
+
+Reversing the source roughly doubles the plain model's accuracy, most on short sentences;
+both fall to zero exact matches beyond ~20 tokens, while attention keeps 85 % exact matches at
+35-40. Beam search (5) adds up to a few points (attention: .946 -> .952 exact overall).
 """
 from __future__ import annotations
 
