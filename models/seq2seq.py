@@ -427,6 +427,8 @@ def main(argv=None):
     parser.add_argument("--lexicon", type=float, default=0.25, help="lexicon_fraction of the task")
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--attn", type=int, default=64, help="attention size (v's length)")
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--beam", type=int, default=0, help="also decode with a beam of this size")
@@ -435,11 +437,11 @@ def main(argv=None):
     data = task.splits(args.train, 200, args.test)
     for variant in args.variants.split(","):
         mg.manual_seed(0)
-        model = make_model(task, variant, hidden_size=args.hidden, num_layers=args.layers)
-        stats = train(model, task, data["train"], steps=args.steps,
+        model = make_model(task, variant, hidden_size=args.hidden, num_layers=args.layers, attn_size=args.attn)
+        stats = train(model, task, data["train"], steps=args.steps, lr=args.lr,
                       seconds=None if args.steps else args.minutes * 60, log_every=100)
         print(f"\n{variant}: {model.num_parameters():,} parameters, {stats['steps']} steps, "
-              f"{stats['sentences']:,} sentences, {stats['seconds']:.0f} s, "
+              f"{stats['sentences']:,} sentences, {stats['seconds']:.0f} s ({stats['cpu seconds']:.0f} s CPU), "
               f"test loss {dataset_loss(model, task, data['test']):.4f} nats/token")
         decoders = ["greedy"] + (["beam"] if args.beam else [])
         for decoder in decoders:
