@@ -344,6 +344,16 @@ class Cast(Function):
         return Cast.apply(gy, ctx.in_dtype) if gy.dtype != ctx.in_dtype else gy
 
 
+class Contiguous(Function):
+    """y = x laid out in C order (a copy)    dy/dx = 1"""
+
+    def forward(ctx, x):
+        return xp_of(x).ascontiguousarray(x)
+
+    def backward(ctx, gy):
+        return gy
+
+
 class ToDevice(Function):
     """y = x on another device    dy/dx = 1 (the gradient travels back)"""
 

@@ -75,7 +75,8 @@ class Linear(Function):
                 f"{weight.shape} expects {weight.shape[1]} (weight is (out_features, in_features))"
             )
         ctx.save_inputs()
-        y = x @ weight.T
+        # numpy runs a 3-D @ 2-D product as a loop of small matmuls: one 2-D matmul is faster
+        y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         if bias is not None:
             y += bias
         return y
@@ -84,7 +85,7 @@ class Linear(Function):
         x, weight, bias = ctx.inputs
         nx, nw, nb = ctx.next_functions
         out_f, in_f = weight.shape
-        gx = gy @ weight if nx is not None else None
+        gx = (gy.reshape(-1, out_f) @ weight).reshape(x.shape) if nx is not None else None
         gw = gy.reshape(-1, out_f).transpose(0, 1) @ x.reshape(-1, in_f) if nw is not None else None
         gb = gy.reshape(-1, out_f).sum(dim=0) if nb is not None else None
         return gx, gw, gb

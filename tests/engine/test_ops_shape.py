@@ -260,3 +260,13 @@ def test_shape_errors_name_the_op_and_the_shapes():
         x[5]
     with pytest.raises(ValueError, match=r"split: sections \[1, 1\] do not add up to the size 3"):
         x.split([1, 1], dim=1)
+
+
+def test_contiguous_copies_a_strided_view_and_passes_the_gradient_through():
+    x = mg.randn(2, 3, 4, dtype=mg.float64, requires_grad=True)
+    view = x.transpose(0, 2)
+    assert not view.data.flags.c_contiguous
+    c = view.contiguous()
+    assert c.data.flags.c_contiguous and c.contiguous() is c
+    np.testing.assert_array_equal(c.numpy(), x.numpy().transpose(2, 1, 0))
+    assert mg.gradcheck(lambda t: (t.transpose(0, 2).contiguous() ** 2).sum(), (x,))
