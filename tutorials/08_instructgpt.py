@@ -34,10 +34,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-import minigrad as mg
 from minigrad.report import Lesson
-from models.instructgpt import judge, parse_prompt
-from models.instructgpt.pipeline import RLHFConfig, RLHFRun, markdown_table, plot_curves, summary
+from models.instructgpt import judge
+from models.instructgpt.pipeline import RLHFConfig, RLHFRun, plot_curves, summary
 from models.instructgpt.sampling import sample_responses
 
 lesson = Lesson("08_instructgpt", "InstructGPT: SFT, a reward model from comparisons, PPO (and DPO)")
@@ -113,8 +112,10 @@ lesson.table(show(sft, "SFT (greedy)"), "sft_samples", caption="the SFT model on
 #
 # $$\text{loss}(\theta) = -\frac{1}{\binom{K}{2}} E_{(x, y_w, y_l)}\left[\log \sigma(r_\theta(x, y_w) - r_\theta(x, y_l))\right]$$
 #
-# Afterwards its bias is shifted so that demonstrations score 0 on average. The paper's reward
-# model agrees with its training labelers 72.4% of the time and with held-out labelers 69.6%.
+# Afterwards its head is shifted so that demonstrations score 0 on average (the paper's
+# normalisation) and scaled so that the compared SFT samples have a spread of 1 (so that the
+# KL coefficient below means the same in every run). The paper's reward model agrees with its
+# training labelers 72.4% of the time and with held-out labelers 69.6%.
 
 # %%
 rm = run.reward_modelling()
@@ -139,16 +140,28 @@ lesson.metric("reward model accuracy, held-out prompts", h["heldout_accuracy"])
 # and first fitted to the SFT policy's returns) gives GAE advantages ($\gamma = 1$,
 # $\lambda = 0.95$), whitened per rollout; the policy minimises the clipped surrogate
 # $-\min(\rho_t A_t, \text{clip}(\rho_t, 1 \pm \epsilon) A_t)$ over a few epochs of minibatches,
-# the value function a clipped squared error. The hidden labeler's score of the rollouts is
-# recorded too, but never trained on: it tells us whether what the reward model likes is what
-# the labeler likes.
+# the value function a clipped squared error. $\beta$ follows Ziegler et al.'s adaptive
+# controller toward a target KL.
+#
+# The hidden labeler's score of the rollouts is recorded too, but never trained on: it tells
+# us whether what the reward model likes is what the labeler likes. The full run also trains a
+# second policy with a loose, fixed $\beta$ (dashed in the figure): the reward model's score
+# climbs further, the labeler's falls. The reward model is right about three pairs in four;
+# the policy finds the fourth (Gao et al. 2022 measure this over-optimisation at scale).
+# Without the value warm-up, the reward model's head, trained on whole responses only, says
+# little about a prefix, and GAE turns its errors into advantages that wreck the policy in a
+# few rollouts.
 
 # %%
 policy = run.ppo()
 curves = run.ppo_curves
+loose = getattr(run, "ppo_loose_curves", None)
 lesson.say(f"PPO settings: {config.ppo}")
-lesson.figure(plot_curves(curves), "ppo_curves", caption="PPO, one point per rollout")
+lesson.figure(plot_curves(curves, loose), "ppo_curves", caption="PPO, one point per rollout (dashed: loose KL)")
 lesson.metric("PPO final KL from SFT (nats per response, rollouts)", curves["kl"][-1])
+lesson.metric("PPO final beta", curves["kl_coef"][-1])
+if loose:
+    lesson.metric("PPO loose-KL final KL from SFT (nats per response, rollouts)", loose["kl"][-1])
 
 # %% [markdown]
 # ## 5. DPO on the same comparisons
@@ -177,7 +190,7 @@ lesson.table(rows, "rlhf_table_heldout", caption=f"{config.eval_prompts} held-ou
 lesson.table(run.train_rows, "rlhf_table_train_words",
              caption=f"{config.eval_prompts} fresh prompts over training words, seed {SEED}")
 by_model = {r["model"]: r for r in rows}
-for name in ("base", "SFT", "PPO", "DPO"):
+for name in by_model:
     lesson.metric(f"{name} labeler score (held-out)", by_model[name]["labeler score"])
     lesson.metric(f"{name} RM score (held-out)", by_model[name]["RM score"])
 lesson.metric("PPO win rate vs SFT (held-out)", by_model["PPO"]["win rate vs SFT"])
@@ -205,4 +218,25 @@ lesson.figure(fig, "labeler_scores", caption="the labeler's mean score per model
 
 s = summary(run)
 lesson.metric("seconds per step", str(s["timings_s"]))
+
+# %% [markdown]
+# ## What to look for
+#
+# - **base -> SFT**: the largest step by far. The base model dodges ("i do not know."),
+#   invents content almost every time, and is many nats away from SFT.
+# - **the reward model** agrees with the labeler on roughly three pairs in four on new prompts,
+#   a little less on held-out words: close to the paper's 72.4% / 69.6%, by coincidence of scale.
+# - **SFT -> PPO**: the reward model's score rises; whether the labeler's does is the paper's
+#   claim to test. Here, with a two-layer model that memorised its training words and a
+#   reward model that is wrong one time in four, PPO with a bounded KL stays close to SFT on
+#   the labeler, and PPO with a loose KL climbs the reward model while the labeler's score
+#   falls: the reward model, not the labeler, is what PPO optimises.
+# - **held-out words** are hard for every fine-tuned model: copying a word never seen in a
+#   prompt is a skill the small SFT model did not learn, and no step after SFT teaches it.
+# - **DPO** needs no sampling and no reward model; with its beta it also drifts from SFT.
+#
+# Everything here is one seed and a few hundred prompts: a mean score over 200 prompts has a
+# standard error of about 0.03, so differences of a few hundredths are noise.
+
+# %%
 lesson.finish()

@@ -2,7 +2,7 @@
 
     from models.instructgpt.pipeline import run
     result = run("out/rlhf", fast=False, seed=0)      # what `minigrad rlhf` calls
-    result["heldout"]     # rows for base, SFT, PPO, DPO on held-out prompts (see evaluate.py)
+    result["heldout"]     # rows for base, SFT, PPO, DPO (and PPO with a loose KL) on held-out prompts
 
 writes into out_dir:
     rlhf_table.md / rlhf_table.json   the table (held-out prompts) and the run's other numbers
@@ -49,8 +49,12 @@ class RLHFConfig:
     rm_eval_prompts: int = 150     # fresh prompts of each split, labelled to measure its accuracy
     k: int = 9                     # responses ranked per prompt (the paper: 4 to 9): C(9, 2) = 36 pairs
     rm_temperatures: tuple = (0.7, 1.0, 1.5)   # the K samples' temperatures, in turn
-    reward: RewardConfig = field(default_factory=RewardConfig)
+    # two epochs: unlike the paper's 6B model, ours still gains on new prompts in the second
+    reward: RewardConfig = field(default_factory=lambda: RewardConfig(epochs=2.0))
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    # a second PPO run with a loose, fixed KL penalty, to show what it buys (None: skip it)
+    ppo_loose: PPOConfig | None = field(default_factory=lambda: PPOConfig(
+        iterations=16, learning_rate=1e-4, kl_coef=0.05, adaptive_kl=False))
     dpo: DPOConfig = field(default_factory=lambda: DPOConfig(epochs=0.25, batch_size=64))
     eval_prompts: int = 200
     max_new_tokens: int = 40
@@ -69,7 +73,8 @@ class RLHFConfig:
             n_demonstrations=2000, rm_prompts=48, rm_eval_prompts=16, k=4,
             reward=RewardConfig(epochs=1.0, prompts_per_batch=4),
             ppo=PPOConfig(iterations=5, rollout_size=32, minibatch_size=16, epochs=2, value_warmup=1,
-                          learning_rate=3e-4),
+                          learning_rate=3e-4, adaptive_kl=False, kl_coef=0.05),
+            ppo_loose=None,
             dpo=DPOConfig(epochs=0.25, batch_size=16),
             eval_prompts=32, max_new_tokens=24,
         )
@@ -94,6 +99,9 @@ def clone_reward_model(model: RewardModel) -> RewardModel:
     copy = RewardModel(model.config)
     copy.load_state_dict(model.state_dict())
     return copy
+
+
+LOOSE = "PPO, loose KL"    # the table's name for the optional second PPO run
 
 
 class RLHFRun:
@@ -162,27 +170,34 @@ class RLHFRun:
         return rm
 
     def ppo(self) -> GPT:
+        """PPO from SFT (self.policy, self.ppo_curves) and, if configured, the loose-KL run
+        (self.policy_loose, self.ppo_loose_curves)."""
         t0 = time.perf_counter()
-        c, task = self.config, self.task
         self.ref = clone_gpt(self.sft, trainable=False)
-        self.policy = clone_gpt(self.sft)
-        self.value_model = clone_reward_model(self.reward_model)   # V starts as the reward model
-        self.value_model.requires_grad_(True)
+        self.policy, self.value_model, self.ppo_curves = self._train_ppo(self.config.ppo)
+        if self.config.ppo_loose is not None:
+            self.policy_loose, _, self.ppo_loose_curves = self._train_ppo(self.config.ppo_loose)
+        self._timed("ppo", t0)
+        return self.policy
+
+    def _train_ppo(self, ppo_config: PPOConfig):
+        c, task = self.config, self.task
+        policy = clone_gpt(self.sft)
+        value_model = clone_reward_model(self.reward_model)   # V starts as the reward model
+        value_model.requires_grad_(True)
         pretrain_data = np.asarray(self.tokenizer.encode(task.pretrain_text(50_000, rng=self.seed + 105)),
                                    dtype=np.int64)
         ptx_rng = np.random.default_rng([self.seed, 6])
 
         def ptx_batches():
-            return get_batch(pretrain_data, c.block_size, c.ppo.ptx_batch_size, ptx_rng)
+            return get_batch(pretrain_data, c.block_size, ppo_config.ptx_batch_size, ptx_rng)
 
         def prompt_source(n, rng):
             return task.prompts("train", n, rng=rng)
 
-        self.ppo_curves = train_ppo(self.policy, self.ref, self.value_model, self.reward_model, self.tokenizer,
-                                    prompt_source, c.ppo, self.seed, ptx_batches=ptx_batches,
-                                    progress=self.progress)
-        self._timed("ppo", t0)
-        return self.policy
+        curves = train_ppo(policy, self.ref, value_model, self.reward_model, self.tokenizer, prompt_source,
+                           ppo_config, self.seed, ptx_batches=ptx_batches, progress=self.progress)
+        return policy, value_model, curves
 
     def dpo(self) -> GPT:
         t0 = time.perf_counter()
@@ -195,7 +210,8 @@ class RLHFRun:
     @property
     def models(self) -> dict:
         return {name: getattr(self, attr) for name, attr in
-                (("base", "base"), ("SFT", "sft"), ("PPO", "policy"), ("DPO", "dpo_policy"))
+                (("base", "base"), ("SFT", "sft"), ("PPO", "policy"), ("DPO", "dpo_policy"),
+                 (LOOSE, "policy_loose"))
                 if hasattr(self, attr)}
 
     def evaluate(self) -> list[dict]:
@@ -254,36 +270,42 @@ def summary(r: RLHFRun) -> dict:
         "comparison_pairs": sum(len(c.pairs) for c in r.comparisons),
         "heldout_comparison_pairs": sum(len(c.pairs) for c in r.heldout_comparisons),
         "ppo_curves": r.ppo_curves,
+        "ppo_loose_curves": getattr(r, "ppo_loose_curves", None),
         "dpo_final_accuracy": float(np.mean(r.dpo_history["accuracy"][-10:])),
         "timings_s": r.timings,
     }
 
 
-def plot_curves(curves: dict):
-    """PPO's training curves, one panel each, one point per rollout; returns the figure."""
+def plot_curves(curves: dict, loose_curves: dict | None = None):
+    """PPO's training curves, one panel each, one point per rollout; returns the figure.
+    With `loose_curves`, the loose-KL run is drawn dashed in the same panels."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    it = np.arange(1, len(curves["reward"]) + 1)
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
     panels = [
         (("reward", "RM score"), ("labeler", "labeler score")),
-        (("kl", "KL(pi || SFT), nats/response"),),
+        (("kl", "KL"),),
         (("value_loss", "value loss"),),
         (("clip_fraction", "policy"), ("value_clip_fraction", "value")),
-        (("entropy", "entropy, nats/token"),),
-        (("response_length", "characters"),),
+        (("entropy", "entropy"),),
+        (("response_length", "length"),),
     ]
-    titles = ["reward of the rollouts", "KL from SFT", "value loss", "clip fraction", "entropy",
-              "response length"]
+    titles = ["mean reward of the rollouts", "KL(pi || SFT), nats per response", "value loss",
+              "clip fraction", "entropy, nats per token", "response length, characters"]
+    runs = [("", curves, "-")] + ([(" (loose KL)", loose_curves, "--")] if loose_curves else [])
     for ax, series, title in zip(axes.flat, panels, titles):
-        for key, label in series:
-            ax.plot(it, curves[key], label=label)
+        for n, (key, label) in enumerate(series):
+            for suffix, run_curves, style in runs:
+                values = run_curves[key]
+                ax.plot(np.arange(1, len(values) + 1), values, style, color=f"C{n}", label=label + suffix)
         ax.set_title(title)
         ax.set_xlabel("PPO iteration (rollout)")
-        if len(series) > 1:
-            ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(series) > 1 or len(runs) > 1:
+            ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -305,7 +327,7 @@ def write_outputs(r: RLHFRun, out_dir) -> dict:
              "curves": out / "rlhf_curves.png"}
     paths["table_md"].write_text(md)
     paths["table_json"].write_text(json.dumps(s, indent=2))
-    fig = plot_curves(r.ppo_curves)
+    fig = plot_curves(r.ppo_curves, getattr(r, "ppo_loose_curves", None))
     fig.savefig(paths["curves"], dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
     plt.close(fig)

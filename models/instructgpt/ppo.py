@@ -150,16 +150,16 @@ class AdaptiveKLController:
 @dataclass
 class PPOConfig:
     """PPO's settings; the defaults are the full run's, tuned on this task (see lesson 8)."""
-    iterations: int = 16          # rollouts after the warm-up
+    iterations: int = 24          # rollouts after the warm-up
     rollout_size: int = 128       # prompts (= responses) per rollout
     minibatch_size: int = 64
     epochs: int = 2               # passes over each rollout
-    learning_rate: float = 1e-4   # policy
+    learning_rate: float = 5e-5   # policy
     value_learning_rate: float = 3e-4
-    kl_coef: float = 0.05         # beta per token, on rewards scaled to unit spread (the paper: 0.02)
-    adaptive_kl: bool = False     # Ziegler et al.'s controller instead of a fixed beta
-    kl_target: float = 1.0        # nats per response, if adaptive
-    kl_horizon: int = 2000        # responses
+    kl_coef: float = 0.1          # beta per token (its start, if adaptive), on rewards of unit spread
+    adaptive_kl: bool = True      # Ziegler et al.'s controller instead of a fixed beta
+    kl_target: float = 0.5        # nats per response, if adaptive
+    kl_horizon: int = 500         # responses
     gamma: float = 1.0
     lam: float = 0.95
     clip_eps: float = 0.2
@@ -211,7 +211,8 @@ class PPOTrainer:
             raise ValueError(f"PPOTrainer: minibatch_size must be in [1, rollout_size={config.rollout_size}], "
                              f"got {config.minibatch_size}")
         self.policy, self.ref, self.value_model, self.reward_model = policy, ref, value_model, reward_model
-        self.tokenizer, self.prompt_source, self.config, self.ptx_batches = tokenizer, prompt_source, config, ptx_batches
+        self.tokenizer, self.prompt_source = tokenizer, prompt_source
+        self.config, self.ptx_batches = config, ptx_batches
         self.rng = np.random.default_rng([seed, 4])
         self.generator = mg.Generator(seed + 4000)
         self.policy_params = [p for p in policy.parameters() if p.requires_grad]

@@ -11,9 +11,9 @@ as its own example would show each response K - 1 times an epoch and overfit.) P
 labeler scores equally carry no preference and are left out.
 
 r is the SFT GPT's trunk with a linear head on the last response token's hidden state (the
-LM head is unused). After training the head's bias is shifted so that the demonstrations
-score 0 on average (the paper's normalisation), so PPO's reward reads "better or worse than
-a demonstration".
+LM head is unused). After training the head is shifted so that the demonstrations score 0
+on average (the paper's normalisation), so PPO's reward reads "better or worse than a
+demonstration", and scaled so that the compared samples spread by 1.
 """
 from __future__ import annotations
 
