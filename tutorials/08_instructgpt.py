@@ -145,12 +145,16 @@ lesson.metric("reward model accuracy, held-out prompts", h["heldout_accuracy"])
 #
 # The hidden labeler's score of the rollouts is recorded too, but never trained on: it tells
 # us whether what the reward model likes is what the labeler likes. The full run also trains a
-# second policy with a loose, fixed $\beta$ (dashed in the figure): the reward model's score
-# climbs further, the labeler's falls. The reward model is right about three pairs in four;
-# the policy finds the fourth (Gao et al. 2022 measure this over-optimisation at scale).
-# Without the value warm-up, the reward model's head, trained on whole responses only, says
-# little about a prefix, and GAE turns its errors into advantages that wreck the policy in a
-# few rollouts.
+# second policy with a loose, fixed $\beta$ (dashed in the figure), which moves further from
+# SFT for the same reward model. Where a policy climbs the reward model and the labeler does
+# not follow, it is exploiting the reward model's mistakes (Gao et al. 2022 measure this
+# over-optimisation at scale).
+#
+# One choice here is not in the paper: the value function is fitted alone for a couple of
+# rollouts before the policy moves. The reward model's head was trained on whole responses
+# only and says little about a prefix; GAE turns those errors into advantages, and without the
+# warm-up PPO wrecked the SFT policy within a few rollouts, even with the true labeler as the
+# reward.
 
 # %%
 policy = run.ppo()
@@ -224,16 +228,16 @@ lesson.metric("seconds per step", str(s["timings_s"]))
 #
 # - **base -> SFT**: the largest step by far. The base model dodges ("i do not know."),
 #   invents content almost every time, and is many nats away from SFT.
-# - **the reward model** agrees with the labeler on roughly three pairs in four on new prompts,
-#   a little less on held-out words: close to the paper's 72.4% / 69.6%, by coincidence of scale.
+# - **the reward model** agrees with the labeler on about four pairs in five on new prompts
+#   over training words, and less often on held-out words (the paper: 72.4% / 69.6%).
 # - **SFT -> PPO**: the reward model's score rises; whether the labeler's does is the paper's
-#   claim to test. Here, with a two-layer model that memorised its training words and a
-#   reward model that is wrong one time in four, PPO with a bounded KL stays close to SFT on
-#   the labeler, and PPO with a loose KL climbs the reward model while the labeler's score
-#   falls: the reward model, not the labeler, is what PPO optimises.
+#   claim to test. With a two-layer model that memorised its training words and a reward
+#   model that is wrong on one pair in five, PPO with a bounded KL stays within noise of SFT
+#   on the labeler: the gains of the paper need a reward model that is right where the
+#   policy goes, and a policy that generalises what it is rewarded for.
 # - **held-out words** are hard for every fine-tuned model: copying a word never seen in a
 #   prompt is a skill the small SFT model did not learn, and no step after SFT teaches it.
-# - **DPO** needs no sampling and no reward model; with its beta it also drifts from SFT.
+# - **DPO** needs no sampling and no reward model; compare its KL from SFT with PPO's.
 #
 # Everything here is one seed and a few hundred prompts: a mean score over 200 prompts has a
 # standard error of about 0.03, so differences of a few hundredths are noise.

@@ -27,6 +27,12 @@ al. 2017), with rho_t = pi(y_t | s_t) / pi_old(y_t | s_t) and advantages whitene
 Where the ratio has left [1 - eps, 1 + eps] in the direction the advantage rewards, the min
 picks the clipped term, which is constant: those tokens give exactly zero gradient, so one
 rollout cannot drag the policy far from the policy that collected it.
+
+Two choices beyond the paper, both measured on this task: the value function is fitted alone
+for a few rollouts before the policy moves (`value_warmup`: the reward model's head, trained
+on whole responses, is noise on a prefix, and GAE passes that noise into the advantages; PPO
+without the warm-up wrecked the SFT policy in a few rollouts even against the true labeler),
+and beta follows the adaptive controller toward a target KL by default.
 """
 from __future__ import annotations
 
@@ -164,7 +170,8 @@ class PPOConfig:
     lam: float = 0.95
     clip_eps: float = 0.2
     value_clip_eps: float = 0.2
-    value_coef: float = 0.1
+    value_coef: float = 0.1       # c_v; V is its own network with its own Adam here, so this
+                                  # weight matters little (Adam is scale-free): kept for the objective
     whiten_advantages: bool = True
     ptx_coef: float = 0.0         # gamma_ptx of PPO-ptx; 0 is plain PPO
     ptx_batch_size: int = 16
