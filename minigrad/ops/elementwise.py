@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..backend import erf, xp_of
 from ._util import const, shape_of, unbroadcast
 
@@ -243,6 +243,9 @@ class Gelu(Function):
     tanh approx.:     y = x/2 (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
                       dy/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3*0.044715 x^2),  t = tanh(u)
     (GPT-2 uses the tanh form; nn.GELU() defaults to the exact one, as in PyTorch.)
+
+    Forward keeps Phi(x) (or t), so the first-order backward is one pass over raw arrays;
+    with create_graph the same derivative is built from Tensor ops, to be differentiated again.
     """
 
     def forward(ctx, x, approximate="none"):
@@ -251,13 +254,24 @@ class Gelu(Function):
         ctx.save_inputs()
         if approximate == "tanh":
             t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
+            ctx.t = t
             return 0.5 * x * (1 + t)
         if approximate != "none":
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        return 0.5 * x * (1 + erf(x * _INV_SQRT_2))
+        cdf = 0.5 * (1 + erf(x * _INV_SQRT_2))
+        ctx.cdf = cdf
+        return x * cdf
 
     def backward(ctx, gy):
         (x,) = ctx.inputs
+        if not is_grad_enabled():  # first order: raw arrays and what forward kept
+            xd, g = x.data, gy.data
+            if ctx.approximate == "tanh":
+                t = ctx.t
+                du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * xd * xd)
+                return const(g * (0.5 * (1 + t) + 0.5 * xd * (1 - t * t) * du))
+            pdf = _INV_SQRT_2PI * xp_of(xd).exp(-0.5 * xd * xd)
+            return const(g * (ctx.cdf + xd * pdf))
         if ctx.approximate == "tanh":
             t = (_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh()
             du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
