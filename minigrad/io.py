@@ -1,7 +1,7 @@
 """Checkpoints: a state_dict to and from a safetensors file.
 
 safetensors is a JSON header (names, dtypes, shapes, byte offsets) followed by the raw
-bytes of every array. Loading it never runs code, unlike pickle, which is why this is the
+bytes of every array. Loading it never runs code, unlike a pickled file, which is why this is the
 only checkpoint format the project reads or writes.
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _check_path(path, where: str) -> Path:
 def _invalid(path: Path, why) -> CheckpointError:
     return CheckpointError(
         f"{str(path)!r} is not a valid safetensors file ({why}); it may be truncated or corrupted, or saved in "
-        "another format (minigrad never reads pickle files such as .pt/.bin; convert them to safetensors)"
+        "another format (minigrad never reads pickled files such as .pt/.bin; convert them to safetensors)"
     )
 
 

@@ -1,8 +1,8 @@
-"""Reading a Hugging Face model folder (config.json + safetensors) without transformers or pickle.
+"""Reading a Hugging Face model folder (config.json + safetensors) without transformers, and nothing pickled.
 
 A folder saved by `save_pretrained(..., safe_serialization=True)` holds `config.json` and
 either `model.safetensors` or shards listed in `model.safetensors.index.json`. Older
-checkpoints ship only `pytorch_model.bin`, a pickle: loading one can run arbitrary code, so
+checkpoints ship only `pytorch_model.bin`, a pickled file: loading one can run arbitrary code, so
 it is refused with a message that says how to convert it.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ def read_weights(folder, who: str) -> dict:
     if pickles:
         raise ValueError(
             f"{who}: {str(folder)!r} holds only pickled weights ({', '.join(pickles)}). minigrad never unpickles "
-            "(a pickle can run arbitrary code when loaded). Convert it once, where you trust the file, with "
+            "(a pickled file can run arbitrary code when loaded). Convert it once, where you trust the file, with "
             "transformers: AutoModel.from_pretrained(folder).save_pretrained(folder, safe_serialization=True)"
         )
     raise FileNotFoundError(f"{who}: no model.safetensors (or model.safetensors.index.json) in {str(folder)!r}")

@@ -3,7 +3,7 @@
 There is nothing to train by gradient: fitting is counting, a second or so for a million
 characters. The checkpoint therefore keeps the training text's ids (model.safetensors:
 `train_ids`, int32) and n/smoothing (config.json), and loading counts again: the same text and
-settings give the same counts, with no pickle and no dependency on where the corpus was.
+settings give the same counts, with nothing pickled and no dependency on where the corpus was.
 """
 from __future__ import annotations
 
