@@ -136,3 +136,16 @@ class Comparison:
             print(f"{r['case']:<{width}}  {fmt(r['minigrad'], '10.2f')}  {fmt(r['torch'], '10.2f')}  "
                   f"{fmt(r['ratio'], '6.2f')}  {fmt(r.get('ratio_min'), '21.2f')}")
         print("(times are medians; on a busy machine the ratio of the fastest runs is the steadier figure)")
+
+
+def profile(train_steps, steps, top=25):
+    """Where minigrad's time goes: cProfile over `steps` training steps, sorted by own time."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    train_steps(steps)
+    profiler.disable()
+    print(f"\ncProfile of {steps} minigrad training steps (sorted by time spent in the function itself):")
+    pstats.Stats(profiler).strip_dirs().sort_stats("tottime").print_stats(top)

@@ -8,12 +8,10 @@ Run:  python benchmarks/mlp_train.py [--steps 20] [--repeat 9] [--threads 1] [--
 from __future__ import annotations
 
 import argparse
-import cProfile
-import pstats
 import statistics
 
 import numpy as np
-from common import Comparison, import_torch, median_time, set_threads
+from common import Comparison, import_torch, median_time, profile, set_threads
 
 import minigrad as mg
 from minigrad import nn, optim
@@ -62,16 +60,6 @@ def torch_trainer(torch, batches):
         return loss.item()
 
     return train_steps
-
-
-def profile(train_steps, steps, top=25):
-    """Where minigrad's time goes: cProfile over `steps` training steps, sorted by own time."""
-    profiler = cProfile.Profile()
-    profiler.enable()
-    train_steps(steps)
-    profiler.disable()
-    print(f"\ncProfile of {steps} minigrad training steps (sorted by time spent in the function itself):")
-    pstats.Stats(profiler).strip_dirs().sort_stats("tottime").print_stats(top)
 
 
 def main():
