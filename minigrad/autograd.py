@@ -34,6 +34,8 @@ from numpy import generic as _np_generic
 from .backend import device_of
 
 _grad_enabled = True
+# minigrad.viz turns this on: released nodes then keep the shapes and dtypes of what they saved
+describe_released_graphs = False
 
 
 def is_grad_enabled() -> bool:
@@ -207,17 +209,22 @@ class Function:
     def release(self):
         """Drop what forward saved; a later backward through this node is an error.
 
-        Arrays (the saved inputs, masks, indices, statistics) give way to their shape and dtype,
-        so that a graph drawn after backward still knows what each op was given.
+        Once minigrad.viz is imported (`describe_released_graphs`), arrays (the saved inputs,
+        masks, indices, statistics) give way to their shape and dtype, so that a graph drawn after
+        backward still knows what each op was given; otherwise they are simply dropped, which
+        keeps backward's per-node cost low.
         """
-        if self._saved is not None and self._saved is not True:
-            self._input_meta = tuple(_describe(a) for a, _ in self._saved)
+        if describe_released_graphs:
+            if self._saved is not None and self._saved is not True:
+                self._input_meta = tuple(_describe(a) for a, _ in self._saved)
+            d = self.__dict__
+            for k, v in d.items():
+                d[k] = _describe(v)
+        else:
+            self.__dict__.clear()
         self._saved = None
         self._out = None
         self._freed = True
-        d = self.__dict__
-        for k, v in d.items():
-            d[k] = _describe(v)
 
     def __repr__(self):
         return f"<{self.name()}Backward>"
@@ -422,7 +429,7 @@ def run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs=None,
                             f"{node.name()}.backward returned {len(grads)} gradients for {len(edges)} inputs"
                         )
                     grads = grads + (None,) * (len(edges) - len(grads))
-            if g is not None:  # the gradient has the output's shape: kept for graphs drawn later
+            if describe_released_graphs and g is not None:  # the gradient has the output's shape
                 node._output_meta = (g.shape, g.dtype)
             if not retain_graph:
                 node.release()

