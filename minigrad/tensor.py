@@ -35,9 +35,9 @@ def _as_array(data, dtype=None, device=None):
         data = data.data
     xp = xp_for(device) if device is not None else xp_of(data)
     if hasattr(data, "__array__") or hasattr(data, "__cuda_array_interface__"):
-        arr = xp.array(data, copy=True) if device is None else to_device(data, device)
+        arr = data if device is None else to_device(data, device)  # a transfer makes a copy
         if arr is data:
-            arr = arr.copy()
+            arr = xp.array(data, copy=True)
     else:
         arr = np.asarray(data)
         if dtype is None:  # Python numbers: float -> float32, int -> int64, bool -> bool

@@ -207,3 +207,12 @@ def test_float64_is_kept_when_asked():
     assert y.dtype == np.float64
     y[0].backward()
     assert x.grad.dtype == np.float64
+
+
+def test_tensor_copies_its_input_like_torch_tensor_and_from_numpy_shares():
+    a = np.zeros(3, dtype=np.float32)
+    copies = [mg.tensor(a), mg.tensor(a, device="cpu"), mg.Tensor(a)]
+    shared = mg.from_numpy(a)
+    a[0] = 5
+    assert all(t.numpy()[0] == 0 for t in copies)
+    assert shared.numpy()[0] == 5
