@@ -8,6 +8,7 @@
 """
 import numpy as _np
 
+from . import allocator as _allocator
 from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import cuda_is_available
@@ -20,6 +21,8 @@ from .random import Generator, manual_seed
 from .tensor import Tensor, cat, stack, tensor, where
 
 __version__ = "0.1.0"
+
+_allocator.tune()  # reuse freed host memory between training steps (see allocator.py)
 
 float16 = _np.dtype(_np.float16)
 float32 = _np.dtype(_np.float32)

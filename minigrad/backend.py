@@ -90,22 +90,32 @@ def to_numpy(array) -> np.ndarray:
     return array if isinstance(array, np.ndarray) else to_device(array, "cpu")
 
 
-def erf(array):
-    """The error function on an array of either device, in the array's dtype.
+def _special(name: str, array):
+    """scipy.special's `name` (erf, erfc) on an array of either device, in the array's dtype.
 
-    cupy brings its own (cupyx); on the CPU scipy's is exact and fast, and without scipy a
-    per-element math.erf is exact but slow (scipy is an optional speed-up, not a dependency)."""
+    cupy brings its own (cupyx); on the CPU scipy's is exact, and without scipy a per-element
+    math.erf / math.erfc is exact but slow (scipy is an optional speed-up, not a dependency)."""
     if xp_of(array) is not np:  # pragma: no cover - needs a GPU
-        from cupyx.scipy.special import erf as cupy_erf  # noqa: PLC0415
+        import cupyx.scipy.special  # noqa: PLC0415
 
-        return cupy_erf(array)
+        return getattr(cupyx.scipy.special, name)(array)
     try:
-        from scipy.special import erf as scipy_erf  # noqa: PLC0415
+        import scipy.special  # noqa: PLC0415
     except ImportError:
         import math  # noqa: PLC0415
 
-        return np.vectorize(math.erf, otypes=[array.dtype])(array)
-    return scipy_erf(array).astype(array.dtype, copy=False)
+        return np.vectorize(getattr(math, name), otypes=[array.dtype])(array)
+    return getattr(scipy.special, name)(array).astype(array.dtype, copy=False)
+
+
+def erf(array):
+    """The error function, exact, on an array of either device."""
+    return _special("erf", array)
+
+
+def erfc(array):
+    """1 - erf, exact, without the cancellation of computing 1 - erf (the tails keep their digits)."""
+    return _special("erfc", array)
 
 
 def scatter_add(target, indices, values):
