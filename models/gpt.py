@@ -186,18 +186,24 @@ class GPT(nn.Module):
                                  f"[0, {V}); check that the tokenizer matches config.vocab_size")
         return idx
 
-    def forward(self, idx, targets=None, kv_cache=None):
-        """(logits, loss): logits (B, T, V) and the mean cross-entropy with `targets` (B, T) when
-        given (positions with target -1 are ignored, as nanoGPT); without targets, only the last
-        position's logits (B, 1, V) and loss None. With a `kv_cache`, idx holds only the new tokens."""
+    def hidden_states(self, idx, kv_cache=None):
+        """The last hidden states ln_f(x) (B, T, C), what the LM head reads (a reward model or a
+        value head reads them too). With a `kv_cache`, idx holds only the new tokens."""
         offset = kv_cache.seq_len if kv_cache is not None else 0
         idx = self._check_idx(idx, offset)
-        B, T = idx.shape
+        T = idx.shape[1]
         pos = self.lm_head.weight.xp.arange(offset, offset + T, dtype=np.int64)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(const(pos)))
         for block in self.transformer.h:
             x = block(x, kv_cache)
-        x = self.transformer.ln_f(x)
+        return self.transformer.ln_f(x)
+
+    def forward(self, idx, targets=None, kv_cache=None):
+        """(logits, loss): logits (B, T, V) and the mean cross-entropy with `targets` (B, T) when
+        given (positions with target -1 are ignored, as nanoGPT); without targets, only the last
+        position's logits (B, 1, V) and loss None. With a `kv_cache`, idx holds only the new tokens."""
+        x = self.hidden_states(idx, kv_cache)
+        B, T = x.shape[:2]
         if targets is None:
             return self.lm_head(x[:, -1:, :]), None  # inference: the next token is all we need
         if not isinstance(targets, mg.Tensor):

@@ -112,17 +112,9 @@ def encode_pairs(tokenizer, prompts: Sequence[str], responses: Sequence[str],
 
 # -- what a GPT computes on a batch ------------------------------------------------------------
 def hidden_states(gpt, idx) -> Tensor:
-    """The GPT's last hidden states ln_f(x) (B, T, C), before the output head.
-
-    GPT.forward returns logits only, so this walks the same modules (models/gpt.py's names)
-    to give the reward model and the value function the features under the LM head."""
-    idx = gpt._check_idx(idx, 0)
-    T = idx.shape[1]
-    tr = gpt.transformer
-    x = tr.drop(tr.wte(idx) + tr.wpe(np.arange(T, dtype=np.int64)))
-    for block in tr.h:
-        x = block(x)
-    return tr.ln_f(x)
+    """The GPT's last hidden states ln_f(x) (B, T, C), before the output head: the features
+    the reward model and the value function read."""
+    return gpt.hidden_states(idx)
 
 
 def gather_positions(h: Tensor, positions: np.ndarray) -> Tensor:

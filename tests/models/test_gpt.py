@@ -36,6 +36,19 @@ def test_shapes_and_initial_loss_is_log_vocab():
     np.testing.assert_allclose(last.numpy()[:, 0], logits.numpy()[:, -1], rtol=1e-5, atol=1e-6)
 
 
+def test_hidden_states_are_what_the_head_reads():
+    model = tiny()
+    x = ids(np.random.default_rng(1), 2, 8)
+    h = model.hidden_states(x)
+    assert h.shape == (2, 8, 8)
+    # ln_f's output: zero mean, variance var/(var + eps) < 1 over the features (gain 1, bias 0 at init)
+    np.testing.assert_allclose(h.numpy().mean(-1), 0, atol=1e-5)
+    assert np.all((h.numpy().var(-1) > 0.9) & (h.numpy().var(-1) <= 1))
+    logits, _ = model(x, np.zeros_like(x))
+    W = model.lm_head.weight.numpy()
+    np.testing.assert_allclose(logits.numpy(), h.numpy() @ W.T, rtol=1e-5, atol=1e-6)
+
+
 def test_targets_minus_one_are_ignored():
     model = tiny()
     rng = np.random.default_rng(1)
