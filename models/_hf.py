@@ -11,8 +11,27 @@ import json
 from pathlib import Path
 
 from minigrad import io
+from minigrad.nn import functional as F
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+# config.json's activation names -> functions: "gelu" is the exact erf form, the *_new / tanh
+# names GPT-2's tanh approximation (transformers' ACT2FN, for the names these models use)
+ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+    "tanh": F.tanh,
+}
+
+
+def activation(name: str, who: str):
+    """The function for a config's activation name; `who` names the field in the error."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"{who}={name!r} is not supported; use one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
 
 
 def read_config(folder, who: str) -> dict:

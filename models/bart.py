@@ -70,7 +70,7 @@ class BartConfig:
             if self.d_model % heads:
                 raise ValueError(f"BartConfig: d_model ({self.d_model}) must be a multiple of "
                                  f"{name}_attention_heads ({heads})")
-        _activation(self.activation_function)
+        _hf.activation(self.activation_function, "BART: activation_function")
 
     @classmethod
     def from_dict(cls, config: dict) -> "BartConfig":
@@ -81,14 +81,6 @@ class BartConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _activation(name):
-    table = {"gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, approximate="tanh"), "relu": F.relu,
-             "tanh": F.tanh}
-    if name not in table:
-        raise ValueError(f"BART: activation_function={name!r} is not supported; use one of {sorted(table)}")
-    return table[name]
 
 
 def _ids(x, who, name):
@@ -185,7 +177,7 @@ class BartEncoderLayer(nn.Module):
         self.fc1 = nn.Linear(D, config.encoder_ffn_dim)
         self.fc2 = nn.Linear(config.encoder_ffn_dim, D)
         self.final_layer_norm = nn.LayerNorm(D)
-        self.act = _activation(config.activation_function)
+        self.act = _hf.activation(config.activation_function, "BART: activation_function")
         self.dropout = nn.Dropout(config.dropout)
         self.activation_dropout = nn.Dropout(config.activation_dropout)
 
@@ -208,7 +200,7 @@ class BartDecoderLayer(nn.Module):
         self.fc1 = nn.Linear(D, config.decoder_ffn_dim)
         self.fc2 = nn.Linear(config.decoder_ffn_dim, D)
         self.final_layer_norm = nn.LayerNorm(D)
-        self.act = _activation(config.activation_function)
+        self.act = _hf.activation(config.activation_function, "BART: activation_function")
         self.dropout = nn.Dropout(config.dropout)
         self.activation_dropout = nn.Dropout(config.activation_dropout)
 

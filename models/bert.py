@@ -67,7 +67,7 @@ class BertConfig:
         if self.position_embedding_type != "absolute":
             raise NotImplementedError(f"BertConfig: position_embedding_type={self.position_embedding_type!r} is "
                                       "not implemented; only 'absolute' (learned positions) is")
-        _activation(self.hidden_act)  # fail early on an unknown activation
+        _hf.activation(self.hidden_act, "BERT: hidden_act")  # fail early on an unknown activation
 
     @classmethod
     def from_dict(cls, config: dict) -> "BertConfig":
@@ -80,21 +80,6 @@ class BertConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _activation(name):
-    """hidden_act -> function: 'gelu' is the exact erf form; the *_new/tanh names the tanh approximation."""
-    table = {
-        "gelu": F.gelu,
-        "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-        "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-        "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
-        "relu": F.relu,
-        "tanh": F.tanh,
-    }
-    if name not in table:
-        raise ValueError(f"BERT: hidden_act={name!r} is not supported; use one of {sorted(table)}")
-    return table[name]
 
 
 # ---------------------------------------------------------------------- the encoder
@@ -182,7 +167,7 @@ class BertIntermediate(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.act = _activation(config.hidden_act)
+        self.act = _hf.activation(config.hidden_act, "BERT: hidden_act")
 
     def forward(self, hidden_states):
         return self.act(self.dense(hidden_states))
@@ -389,7 +374,7 @@ class BertPredictionHeadTransform(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = _activation(config.hidden_act)
+        self.act = _hf.activation(config.hidden_act, "BERT: hidden_act")
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, x):
