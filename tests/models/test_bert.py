@@ -2,6 +2,7 @@
 the tied output layer promise, gradients against finite differences, checkpoints, the word-order
 task, a short training run, and (when the weights are installed) MiniLM's embeddings making sense."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -145,6 +146,17 @@ def test_clear_errors():
         model(np.array([[2, 5, 3]]), np.array([[1, 1]]))
     with pytest.raises(ValueError, match="multiple of"):
         tiny_config(num_attention_heads=5)
+    with pytest.raises(ValueError, match="hidden_act='swish' is not supported; use one of"):
+        tiny_config(hidden_act="swish")
+
+
+def test_activation_names_follow_transformers():
+    x = mg.tensor(np.linspace(-3, 3, 7))
+    exact = BertModel(tiny_config(hidden_act="gelu")).encoder.layer[0].intermediate.act(x).numpy()
+    tanh_form = BertModel(tiny_config(hidden_act="gelu_new")).encoder.layer[0].intermediate.act(x).numpy()
+    phi = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x.numpy()])
+    np.testing.assert_allclose(exact, x.numpy() * phi, rtol=1e-12)
+    assert 1e-5 < np.max(np.abs(tanh_form - exact)) < 1e-3  # the tanh approximation, close but not equal
 
 
 # ---------------------------------------------------------------------- checkpoints
