@@ -118,7 +118,6 @@ class Function:
         "next_functions", "_saved", "_out", "_out_version", "_freed",
         "_hooks", "_retain", "_out_ref", "__dict__", "__weakref__",
     )
-    once_differentiable = False  # fused kernels whose backward works on raw arrays say so
 
     # no __init__: apply() sets the slots itself (an op runs millions of times in training,
     # and a node that records no graph never needs most of them)
