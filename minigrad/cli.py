@@ -1,6 +1,6 @@
 """The `minigrad` command: the tour of the lessons, and the tools around the models.
 
-    minigrad tour [--fast] [--lesson N] [--data DIR] [--out DIR]      every lesson, one report
+    minigrad tour [--fast | --full] [--lesson N] [--data DIR] [--out DIR]   every lesson, one report
     minigrad train KIND [--corpus C] [--size S] [--iters N] [--out DIR]   KIND: ngram rnn lstm gru gpt bert bart
     minigrad sample --checkpoint DIR [--prompt P] [--tokens N] [--temperature T] [--top-k K]
     minigrad graph {lookup,attention,mlp,gpt} | --checkpoint DIR [-o FILE]   a computation graph
@@ -26,16 +26,24 @@ class UsageError(Exception):
 
 
 # -- tour ---------------------------------------------------------------------------------------------
+BUDGET_NOTES = {  # what each budget is for, and what it costs (measured on a shared 2-core machine)
+    "fast": "a smoke test, every lesson on tiny models in about a minute; the numbers mean little",
+    "quick": "every lesson trains long enough for its point to show, about 10 minutes on 2 CPU cores; "
+             "--full trains to the budgets the README quotes, --fast is a one-minute smoke test",
+    "full": "the budgets the README quotes, well over half an hour on 2 CPU cores (lesson 4 alone is "
+            "15-20 CPU-minutes)",
+}
+
+
 def cmd_tour(args) -> int:
     from .tour import tour
 
     if args.data and not Path(args.data).is_dir():
         raise UsageError(f"tour: --data {args.data} is not a folder (it should hold names.txt / tinyshakespeare.txt)")
-    if not args.fast:
-        print("full mode: every lesson trains its models for real, which takes a long time on a CPU (hours for "
-              "all of them on 2 cores); `minigrad tour --fast` is the quick pass", flush=True)
+    budget = "fast" if args.fast else "full" if args.full else "quick"
+    print(f"{budget} mode: {BUDGET_NOTES[budget]}", flush=True)
     try:
-        report = tour(out=args.out, fast=args.fast, lessons=args.lesson, data=args.data, verbose=args.verbose)
+        report = tour(out=args.out, budget=budget, lessons=args.lesson, data=args.data, verbose=args.verbose)
     except ValueError as e:
         raise UsageError(str(e)) from None
     total = sum(r["seconds"] for r in report.results)
@@ -191,15 +199,19 @@ def cmd_bench(args) -> int:
 # -- the parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minigrad", description="minigrad: autograd from scratch, and the models built on it",
-                                epilog="start with: minigrad tour --fast")
+                                epilog="start with: minigrad tour (about 10 minutes; --fast for a one-minute smoke test)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("tour", help="run every lesson and write a report (the main job)",
                        description="Run every lesson in order on the built-in data and write one report folder "
                                    "(index.html, README.md, tour.json, each lesson's figures, graphs and log).")
-    t.add_argument("--fast", action="store_true",
-                   help="a quick pass (about a minute): small models, few steps; without it the lessons train for "
-                        "real (hours on a laptop CPU)")
+    budget = t.add_mutually_exclusive_group()
+    budget.add_argument("--fast", action="store_true",
+                        help="a smoke test (about a minute): tiny models, a few steps each; the numbers mean little")
+    budget.add_argument("--full", action="store_true",
+                        help="train every model to the budgets the README quotes (well over half an hour on a "
+                             "2-core CPU). Default: the quick budget, long enough for each lesson's point to show "
+                             "(about 10 minutes)")
     t.add_argument("--lesson", type=int, action="append", metavar="N", help="run only lesson N (repeatable)")
     t.add_argument("--data", metavar="DIR",
                    help="a folder with real corpora (names.txt, tinyshakespeare.txt); default: built-in data")

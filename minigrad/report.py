@@ -5,6 +5,7 @@ it wants a reader to see, and calls `finish()`, which writes `result.json`. `min
 runs the lessons and turns those folders into one report (index.html and README.md).
 
     lesson = Lesson("02_ngrams", "n-grams: counting, MLE, perplexity")
+    steps = lesson.pick(fast=40, quick=1000, full=3000)   # the training budget of this run
     if lesson.fast: ...                     # the test suite and `tour --fast` set this
     lesson.metric("bigram dev loss", 2.45)
     lesson.table(rows, "perplexity", caption="...")   # rows: list of dicts
@@ -12,9 +13,19 @@ runs the lessons and turns those folders into one report (index.html and README.
     lesson.graph(digraph, "lookup")         # a graphviz.Digraph -> svg (or .dot without `dot`)
     lesson.finish()
 
-Settings come from the command line (`--fast`, `--out DIR`, `--data DIR`) or the environment
-(`MINIGRAD_FAST=1`, `MINIGRAD_OUT`, `MINIGRAD_DATA`), so the same file runs as a script, as a
-notebook and inside the tour.
+Every lesson runs at one of three budgets (`lesson.budget`):
+
+    fast    a smoke test: every cell runs, on tiny models, in seconds; the numbers mean little
+            (the test suite, `minigrad tour --fast`; `--fast` or MINIGRAD_FAST=1)
+    quick   the default: each model trains long enough that the lesson's point shows, and the
+            whole tour takes minutes on a laptop CPU
+    full    the budgets the models' docstrings and the README quote; tens of CPU-minutes for
+            some lessons (`minigrad tour --full`; `--full` or MINIGRAD_FULL=1)
+
+Settings come from the command line (`--fast`/`--full`, `--out DIR`, `--data DIR`) or the
+environment (`MINIGRAD_FAST=1`/`MINIGRAD_FULL=1`, `MINIGRAD_OUT`, `MINIGRAD_DATA`), so the same
+file runs as a script, as a notebook and inside the tour. A flag on the command line wins over
+the environment.
 """
 from __future__ import annotations
 
@@ -35,9 +46,31 @@ def _argv_value(flag: str) -> str | None:
     return None
 
 
+BUDGETS = ("fast", "quick", "full")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
+
+
+def budget_mode() -> str:
+    """"fast", "quick" (the default) or "full": from `--fast`/`--full` on the command line, else
+    from MINIGRAD_FAST=1 / MINIGRAD_FULL=1. Asking for both at once is an error."""
+    argv = sys.argv[1:]
+    for fast, full, where in (("--fast" in argv, "--full" in argv, "command line: --fast and --full"),
+                              (_env_flag("MINIGRAD_FAST"), _env_flag("MINIGRAD_FULL"),
+                               "environment: MINIGRAD_FAST and MINIGRAD_FULL")):
+        if fast and full:
+            raise ValueError(f"lesson budget: both fast and full asked for ({where}); "
+                             "pick one (or neither, for the default quick budget)")
+        if fast or full:
+            return "fast" if fast else "full"
+    return "quick"
+
+
 def fast_mode() -> bool:
-    """True when the lesson should take its quick path (tests, `tour --fast`)."""
-    return "--fast" in sys.argv[1:] or os.environ.get("MINIGRAD_FAST", "") not in ("", "0")
+    """True when the lesson should take its smoke-test path (tests, `tour --fast`)."""
+    return budget_mode() == "fast"
 
 
 def data_dir() -> Path | None:
@@ -67,7 +100,10 @@ class Lesson:
     def __init__(self, name: str, title: str, out_dir: str | os.PathLike | None = None):
         self.name = name
         self.title = title
-        self.fast = fast_mode()
+        self.budget = budget_mode()
+        self.fast = self.budget == "fast"      # the smoke test (tests, `tour --fast`)
+        self.quick = self.budget == "quick"    # the default
+        self.full = self.budget == "full"      # the budgets the docstrings and the README quote
         self.data_dir = data_dir()
         out = out_dir or _argv_value("--out") or os.environ.get("MINIGRAD_OUT")
         self.out_dir = Path(out) if out else Path("out") / name
@@ -75,6 +111,10 @@ class Lesson:
         self.items: list[dict] = []
         self.metrics: dict[str, float | int | str] = {}
         self._t0 = time.perf_counter()
+
+    def pick(self, *, fast, quick, full):
+        """The value for this run's budget: `steps = lesson.pick(fast=40, quick=800, full=3000)`."""
+        return {"fast": fast, "quick": quick, "full": full}[self.budget]
 
     def say(self, text: str) -> None:
         """Print a line and keep it for the report."""
@@ -120,6 +160,7 @@ class Lesson:
             "name": self.name,
             "title": self.title,
             "fast": self.fast,
+            "budget": self.budget,
             "seconds": round(time.perf_counter() - self._t0, 2),
             "metrics": self.metrics,
             "items": self.items,

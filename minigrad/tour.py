@@ -91,13 +91,15 @@ def read_cells(path: Path) -> list[Cell]:
 
 # -- running one lesson ----------------------------------------------------------------------------
 @contextlib.contextmanager
-def _lesson_env(path: Path, out_dir: Path, fast: bool, data: str | None):
+def _lesson_env(path: Path, out_dir: Path, budget: str, data: str | None):
     """Environment and argv as the lesson expects them; everything restored afterwards."""
-    names = ("MINIGRAD_FAST", "MINIGRAD_OUT", "MINIGRAD_DATA", "MPLBACKEND")
+    names = ("MINIGRAD_FAST", "MINIGRAD_FULL", "MINIGRAD_OUT", "MINIGRAD_DATA", "MPLBACKEND")
     saved_env = {k: os.environ.get(k) for k in names}
     saved_argv = sys.argv
     os.environ["MINIGRAD_OUT"] = str(out_dir)
-    os.environ["MINIGRAD_FAST"] = "1" if fast else "0"
+    # both set explicitly: the tour's budget, whatever the shell exported
+    os.environ["MINIGRAD_FAST"] = "1" if budget == "fast" else "0"
+    os.environ["MINIGRAD_FULL"] = "1" if budget == "full" else "0"
     os.environ.setdefault("MPLBACKEND", "Agg")
     if data:
         os.environ["MINIGRAD_DATA"] = str(data)
@@ -181,14 +183,24 @@ def _execute_cells(path: Path, cells: list[Cell], namespace: dict, bar, log=None
             exec(code, namespace)
 
 
-def run_lesson(path: Path, out_root: Path, fast: bool = False, data: str | None = None,
+def _check_budget(budget: str) -> str:
+    from .report import BUDGETS
+
+    if budget not in BUDGETS:
+        raise ValueError(f"tour: unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
+    return budget
+
+
+def run_lesson(path: Path, out_root: Path, budget: str = "quick", data: str | None = None,
                verbose: bool = False, progress_bar: bool | None = None) -> dict:
-    """Run one lesson with its own output folder; return its result.json, or the error.
+    """Run one lesson with its own output folder at `budget` ("fast", "quick" or "full"; see
+    minigrad/report.py); return its result.json, or the error.
 
     The result gets `dir`, `seconds`, `cpu_seconds` and `log` (the lesson's output, in log.txt) added; a lesson
     that raised, or finished without writing result.json, has `error` and `traceback`."""
     from .train import progress
 
+    _check_budget(budget)
     path = Path(path)
     out_dir = Path(out_root) / path.stem
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +213,7 @@ def run_lesson(path: Path, out_root: Path, fast: bool = False, data: str | None 
     error = None
     with open(log_path, "w", encoding="utf-8", buffering=1) as log:  # line by line: `tail -f` works
         try:
-            with _lesson_env(path, out_dir, fast, data), _as_main_module(path) as namespace:
+            with _lesson_env(path, out_dir, budget, data), _as_main_module(path) as namespace:
                 _execute_cells(path, code_cells, namespace, bar, log=None if verbose else log)
         except KeyboardInterrupt:
             raise
@@ -327,11 +339,11 @@ def _item_markdown(lesson_dir: str, item: dict, out_root: Path) -> str:
     return ""
 
 
-def write_report(results: list[dict], out_root: Path, fast: bool, data: str | None = None) -> tuple[Path, Path]:
+def write_report(results: list[dict], out_root: Path, budget: str, data: str | None = None) -> tuple[Path, Path]:
     """index.html and README.md over every lesson's results."""
     out_root = Path(out_root)
     failed = [r for r in results if r.get("error")]
-    mode = "fast mode" if fast else "full mode"
+    mode = f"{_check_budget(budget)} mode"
     source = f"corpora from {data}" if data else "built-in data"
     summary = (f"{len(results)} lesson{'s' if len(results) != 1 else ''}, {mode}, {source}, {sum(r['seconds'] for r in results):.0f} s in all; "
                + (f"{len(failed)} failed." if failed else "all ran."))
@@ -411,13 +423,17 @@ def _graphviz_note() -> str | None:
             "the tour again")
 
 
-def tour(out: str | os.PathLike = "minigrad-tour", fast: bool = False, lessons=None, data: str | None = None,
+def tour(out: str | os.PathLike = "minigrad-tour", budget: str = "quick", lessons=None, data: str | None = None,
          verbose: bool = False, progress_bar: bool | None = None, root: str | os.PathLike | None = None) -> TourReport:
     """Run the lessons (all, or the numbers in `lessons`) and write the report into `out`.
+
+    budget: "fast" (a smoke test in about a minute), "quick" (the default: every lesson's point
+    shows, in minutes) or "full" (the budgets the docstrings quote); see minigrad/report.py.
 
     data: a folder with names.txt / tinyshakespeare.txt; without it every lesson uses the built-in
     corpora (a $MINIGRAD_DATA in the environment is ignored, so the tour gives the same report
     everywhere). progress_bar: None decides from the terminal, False hides the bars."""
+    _check_budget(budget)
     out_root = Path(out)
     paths = find_lessons(lessons, root)
     if not paths:
@@ -432,7 +448,7 @@ def tour(out: str | os.PathLike = "minigrad-tour", fast: bool = False, lessons=N
     for i, path in enumerate(paths, 1):
         label = re.sub(r"^\d+_", "", path.stem).replace("_", " ")
         _say(f"[{i}/{len(paths)}] lesson {path.stem[:2]}: {label}")
-        result = run_lesson(path, out_root, fast=fast, data=data, verbose=verbose, progress_bar=progress_bar)
+        result = run_lesson(path, out_root, budget=budget, data=data, verbose=verbose, progress_bar=progress_bar)
         if result.get("error"):
             _say(f"    FAILED after {result['seconds']} s: {result['error']}")
             tail = result.get("traceback", "").strip().splitlines()[-12:]
@@ -442,7 +458,8 @@ def tour(out: str | os.PathLike = "minigrad-tour", fast: bool = False, lessons=N
             shown = ", ".join(f"{k} {_fmt(v)}" for k, v in list(result.get("metrics", {}).items())[:2])
             _say(f"    done in {result['seconds']} s" + (f" ({shown})" if shown else ""))
         results.append(result)
-    index, readme = write_report(results, out_root, fast, data)
-    summary = [{k: r.get(k) for k in ("dir", "title", "seconds", "cpu_seconds", "metrics", "error")} for r in results]
+    index, readme = write_report(results, out_root, budget, data)
+    summary = [{k: r.get(k) for k in ("dir", "title", "budget", "seconds", "cpu_seconds", "metrics", "error")}
+               for r in results]
     (out_root / "tour.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return TourReport(index, readme, results)

@@ -57,6 +57,30 @@ def test_train_kinds_match_the_zoo():
     assert tuple(kind_action.choices) == zoo.KINDS
 
 
+@pytest.mark.parametrize("flags, budget", [([], "quick"), (["--fast"], "fast"), (["--full"], "full")])
+def test_tour_flags_choose_the_budget(flags, budget, tmp_path, capsys, monkeypatch):
+    """No flag is the quick budget; the mode is said before anything runs."""
+    from minigrad import tour as tour_module
+
+    calls = []
+
+    def fake_tour(out, budget, lessons, data, verbose):
+        calls.append(budget)
+        return tour_module.TourReport(tmp_path / "index.html", tmp_path / "README.md", [])
+
+    monkeypatch.setattr(tour_module, "tour", fake_tour)
+    assert main(["tour", "--out", str(tmp_path)] + flags) == 0
+    assert calls == [budget]
+    assert capsys.readouterr().out.startswith(f"{budget} mode: ")
+
+
+def test_tour_fast_and_full_together_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["tour", "--fast", "--full"])
+    assert exit_.value.code == 2
+    assert "--full: not allowed with argument --fast" in capsys.readouterr().err
+
+
 def test_unknown_kind_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "transformerxl"])

@@ -7,6 +7,7 @@ recorded.
 """
 import html
 import json
+import os
 import re
 import textwrap
 import time
@@ -108,7 +109,7 @@ def test_find_lessons_in_order_and_by_number(lessons):
 def test_a_failing_lesson_is_reported_and_the_tour_goes_on(lessons, tmp_path, monkeypatch):
     monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path))  # the tour must not pass it on without --data
     out = tmp_path / "report"
-    report = tour(out=out, fast=True, root=lessons, progress_bar=False)
+    report = tour(out=out, budget="fast", root=lessons, progress_bar=False)
     ok, broken = report.results
     assert not ok.get("error")
     assert ok["metrics"] == {"area of a 3-square": 9, "saw MINIGRAD_DATA": "none"}
@@ -145,6 +146,37 @@ def test_the_command_exits_non_zero_when_a_lesson_fails(lessons, tmp_path, monke
     assert main(["tour", "--lesson", "9", "--out", str(tmp_path / "c")]) == 2
     assert "no lesson numbered 9" in capsys.readouterr().err
     assert main(["tour", "--data", str(tmp_path / "nowhere")]) == 2
+
+
+BUDGET_LESSON = '''\
+from minigrad.report import Lesson
+lesson = Lesson("01_budget", "which budget")
+lesson.metric("budget", lesson.budget)
+lesson.metric("steps", lesson.pick(fast=1, quick=20, full=300))
+lesson.finish()
+'''
+
+
+@pytest.mark.parametrize("budget, steps", [("fast", 1), ("quick", 20), ("full", 300)])
+def test_the_tour_runs_each_lesson_at_its_budget(tmp_path, monkeypatch, budget, steps):
+    """The tour's budget reaches the lesson whatever the shell exported, and the report says which."""
+    root = tmp_path / "lessons"
+    root.mkdir()
+    _write(root, "01_budget.py", BUDGET_LESSON)
+    monkeypatch.setenv("MINIGRAD_FAST", "1")   # both exported: on its own, a lesson would refuse to start
+    monkeypatch.setenv("MINIGRAD_FULL", "1")
+    report = tour(out=tmp_path / "out", budget=budget, root=root, progress_bar=False)
+    assert not report.failed, report.failed
+    assert report.results[0]["metrics"] == {"budget": budget, "steps": steps}
+    assert f"1 lesson, {budget} mode, built-in data" in (tmp_path / "out" / "index.html").read_text()
+    assert f"1 lesson, {budget} mode, built-in data" in (tmp_path / "out" / "README.md").read_text()
+    assert json.loads((tmp_path / "out" / "tour.json").read_text())[0]["budget"] == budget
+    assert os.environ["MINIGRAD_FAST"] == os.environ["MINIGRAD_FULL"] == "1"   # restored afterwards
+
+
+def test_an_unknown_budget_is_an_error(lessons, tmp_path):
+    with pytest.raises(ValueError, match="unknown budget 'slow'; use one of fast, quick, full"):
+        tour(out=tmp_path / "out", budget="slow", root=lessons, progress_bar=False)
 
 
 def test_a_lesson_without_finish_is_a_failure(tmp_path):
@@ -189,7 +221,7 @@ def test_fast_tour_runs_every_lesson_and_shows_every_figure(tmp_path, capsys):
     assert lessons, "tutorials/ has no lessons"
     out = tmp_path / "tour"
     t0 = time.perf_counter()
-    report = tour(out=out, fast=True, progress_bar=False)
+    report = tour(out=out, budget="fast", progress_bar=False)
     seconds = time.perf_counter() - t0
     with capsys.disabled():
         print(f"\nfast tour: {seconds:.1f} s: "

@@ -23,6 +23,7 @@ def run_lesson(tmp_path, monkeypatch):
         if not path.is_absolute():
             path = REPO / path
         monkeypatch.setenv("MINIGRAD_FAST", "1")
+        monkeypatch.delenv("MINIGRAD_FULL", raising=False)  # exported by a user, it would clash with fast
         monkeypatch.setenv("MINIGRAD_OUT", str(tmp_path))
         if data_dir is None:
             monkeypatch.delenv("MINIGRAD_DATA", raising=False)
