@@ -41,7 +41,7 @@ from models.instructgpt.sampling import sample_responses
 
 lesson = Lesson("08_instructgpt", "InstructGPT: SFT, a reward model from comparisons, PPO (and DPO)")
 SEED = 0
-config = RLHFConfig.fast() if lesson.fast else RLHFConfig.full()
+config = lesson.pick(fast=RLHFConfig.fast(), quick=RLHFConfig.quick(), full=RLHFConfig.full())
 run = RLHFRun(config, seed=SEED)
 task, tok = run.task, run.tokenizer
 lesson.say(f"model: {config.n_layer} layers, {config.n_embd} wide, {config.block_size} characters of "
@@ -144,10 +144,11 @@ lesson.metric("reward model accuracy, held-out prompts", h["heldout_accuracy"])
 # controller toward a target KL.
 #
 # The hidden labeler's score of the rollouts is recorded too, but never trained on: it tells
-# us whether what the reward model likes is what the labeler likes. The full run also trains a
-# second policy with a loose, fixed $\beta$ (dashed in the figure), which moves further from
-# SFT for the same reward model. Where a policy climbs the reward model and the labeler does
-# not follow, it is exploiting the reward model's mistakes (Gao et al. 2022 measure this
+# us whether what the reward model likes is what the labeler likes. The full run (`--full`)
+# also trains a second policy with a loose, fixed $\beta$ (dashed in the figure), which moves
+# further from SFT for the same reward model; the default run skips it, and labels 600 prompts
+# for the reward model instead of 1000. Where a policy climbs the reward model and the labeler
+# does not follow, it is exploiting the reward model's mistakes (Gao et al. 2022 measure this
 # over-optimisation at scale).
 #
 # One choice here is not in the paper: the value function is fitted alone for a couple of
