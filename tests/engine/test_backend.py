@@ -104,6 +104,28 @@ def test_scatter_add_accumulates_repeated_indices():
     np.testing.assert_array_equal(target, [8.0, 0.0, 2.0])
 
 
+@pytest.mark.parametrize("V, N, D", [(5, 40, 3), (65, 768, 8), (7, 2, 4), (3, 1, 2)])
+def test_scatter_add_of_whole_rows_equals_a_python_loop(V, N, D):
+    """The embedding-gradient path (sorted rows, reduceat) against the definition, row by row."""
+    rng = np.random.default_rng(V * N)
+    rows, values = rng.integers(0, V, N), rng.standard_normal((N, D))
+    target = rng.standard_normal((V, D))
+    expected = target.copy()
+    for i, r in enumerate(rows):
+        expected[r] += values[i]
+    backend.scatter_add(target, rows, values)
+    np.testing.assert_allclose(target, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_scatter_add_keeps_numpy_semantics_for_negative_rows_and_masks():
+    target = np.zeros((3, 2))
+    backend.scatter_add(target, np.array([-1, 2, 0]), np.ones((3, 2)))  # -1 and 2 are the same row
+    np.testing.assert_array_equal(target, [[1, 1], [0, 0], [2, 2]])
+    target = np.zeros((3, 2))
+    backend.scatter_add(target, np.array([True, False, True]), np.ones((2, 2)))
+    np.testing.assert_array_equal(target, [[1, 1], [0, 0], [1, 1]])
+
+
 def test_erf_keeps_the_dtype():
     x = np.array([-1.0, 0.0, 0.5], dtype=np.float32)
     y = backend.erf(x)
