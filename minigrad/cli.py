@@ -27,11 +27,10 @@ class UsageError(Exception):
 
 # -- tour ---------------------------------------------------------------------------------------------
 BUDGET_NOTES = {  # what each budget is for, and what it costs (measured on a shared 2-core machine)
-    "fast": "a smoke test, every lesson on tiny models in about a minute; the numbers mean little",
+    "fast": "a smoke test, every lesson on tiny models in under a minute; the numbers mean little",
     "quick": "every lesson trains long enough for its point to show, about 10 minutes on 2 CPU cores; "
-             "--full trains to the budgets the README quotes, --fast is a one-minute smoke test",
-    "full": "the budgets the README quotes, well over half an hour on 2 CPU cores (lesson 4 alone is "
-            "15-20 CPU-minutes)",
+             "--full trains to the budgets the README quotes, --fast is a smoke test in under a minute",
+    "full": "the budgets the README quotes, about 20 minutes on 2 CPU cores (lessons 4 and 7 about 6 each)",
 }
 
 
@@ -199,7 +198,8 @@ def cmd_bench(args) -> int:
 # -- the parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minigrad", description="minigrad: autograd from scratch, and the models built on it",
-                                epilog="start with: minigrad tour (about 10 minutes; --fast for a one-minute smoke test)")
+                                epilog="start with: minigrad tour (about 10 minutes; "
+                                       "--fast: a smoke test, under a minute)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("tour", help="run every lesson and write a report (the main job)",
@@ -207,9 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(index.html, README.md, tour.json, each lesson's figures, graphs and log).")
     budget = t.add_mutually_exclusive_group()
     budget.add_argument("--fast", action="store_true",
-                        help="a smoke test (about a minute): tiny models, a few steps each; the numbers mean little")
+                        help="a smoke test (under a minute): tiny models, a few steps each; the numbers mean little")
     budget.add_argument("--full", action="store_true",
-                        help="train every model to the budgets the README quotes (well over half an hour on a "
+                        help="train every model to the budgets the README quotes (about 20 minutes on a "
                              "2-core CPU). Default: the quick budget, long enough for each lesson's point to show "
                              "(about 10 minutes)")
     t.add_argument("--lesson", type=int, action="append", metavar="N", help="run only lesson N (repeatable)")

@@ -17,10 +17,10 @@ Every lesson runs at one of three budgets (`lesson.budget`):
 
     fast    a smoke test: every cell runs, on tiny models, in seconds; the numbers mean little
             (the test suite, `minigrad tour --fast`; `--fast` or MINIGRAD_FAST=1)
-    quick   the default: each model trains long enough that the lesson's point shows, and the
-            whole tour takes minutes on a laptop CPU
-    full    the budgets the models' docstrings and the README quote; tens of CPU-minutes for
-            some lessons (`minigrad tour --full`; `--full` or MINIGRAD_FULL=1)
+    quick   the default: each model trains long enough that the lesson's point shows; no lesson
+            takes much over two minutes on a laptop CPU, the whole tour about ten
+    full    the budgets the models' docstrings and the README quote; up to about six minutes a
+            lesson, twenty for the tour (`minigrad tour --full`; `--full` or MINIGRAD_FULL=1)
 
 Settings come from the command line (`--fast`/`--full`, `--out DIR`, `--data DIR`) or the
 environment (`MINIGRAD_FAST=1`/`MINIGRAD_FULL=1`, `MINIGRAD_OUT`, `MINIGRAD_DATA`), so the same

@@ -427,7 +427,7 @@ def tour(out: str | os.PathLike = "minigrad-tour", budget: str = "quick", lesson
          verbose: bool = False, progress_bar: bool | None = None, root: str | os.PathLike | None = None) -> TourReport:
     """Run the lessons (all, or the numbers in `lessons`) and write the report into `out`.
 
-    budget: "fast" (a smoke test in about a minute), "quick" (the default: every lesson's point
+    budget: "fast" (a smoke test in under a minute), "quick" (the default: every lesson's point
     shows, in minutes) or "full" (the budgets the docstrings quote); see minigrad/report.py.
 
     data: a folder with names.txt / tinyshakespeare.txt; without it every lesson uses the built-in
