@@ -24,7 +24,8 @@ class Generator:
         return self.seed
 
 
-default_generator = Generator(0)
+INITIAL_SEED = 0  # what a fresh process starts from (the tour resets each lesson to it)
+default_generator = Generator(INITIAL_SEED)
 
 
 def manual_seed(seed: int) -> Generator:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
 
+from . import random
+
 
 # every `from __future__ import ...` flag, so one cell's future import holds for the next cells
 _FUTURE_FLAGS = reduce(lambda a, b: a | b,
@@ -209,6 +211,9 @@ def run_lesson(path: Path, out_root: Path, budget: str = "quick", data: str | No
     code_cells = [c for c in read_cells(path) if not c.markdown]
     disable = None if progress_bar is None else not progress_bar
     bar = progress(code_cells, total=len(code_cells), desc=f"  lesson {path.stem[:2]}", disable=disable)
+    # every lesson starts from a fresh process's random state, so that its numbers are the same
+    # in the tour as when it runs alone (earlier lessons would otherwise have advanced it)
+    random.default_generator.manual_seed(random.INITIAL_SEED)
     t0, cpu0 = time.perf_counter(), time.process_time()
     error = None
     with open(log_path, "w", encoding="utf-8", buffering=1) as log:  # line by line: `tail -f` works

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import minigrad as mg
 from minigrad import tour as tour_module
 from minigrad import viz
 from minigrad.cli import main
@@ -172,6 +173,28 @@ def test_the_tour_runs_each_lesson_at_its_budget(tmp_path, monkeypatch, budget, 
     assert f"1 lesson, {budget} mode, built-in data" in (tmp_path / "out" / "README.md").read_text()
     assert json.loads((tmp_path / "out" / "tour.json").read_text())[0]["budget"] == budget
     assert os.environ["MINIGRAD_FAST"] == os.environ["MINIGRAD_FULL"] == "1"   # restored afterwards
+
+
+RANDOM_LESSON = """# %%
+import minigrad as mg
+from minigrad.report import Lesson
+lesson = Lesson("{name}", "draws from the default generator")
+lesson.metric("draw", float(mg.randn(1).item()))
+lesson.finish()
+"""
+
+
+def test_each_lesson_starts_from_a_fresh_processs_random_state(tmp_path):
+    """A lesson's numbers are the same in the tour as alone: the second lesson does not see the
+    generator where the first one left it."""
+    root = tmp_path / "lessons"
+    root.mkdir()
+    for name in ("01_first", "02_second"):
+        _write(root, f"{name}.py", RANDOM_LESSON.format(name=name))
+    mg.manual_seed(123)  # whatever ran in this process before the tour
+    report = tour(out=tmp_path / "out", budget="fast", root=root, progress_bar=False)
+    fresh = float(mg.Generator(mg.random.INITIAL_SEED).np.standard_normal())
+    assert [r["metrics"]["draw"] for r in report.results] == pytest.approx([fresh, fresh], rel=1e-6)
 
 
 def test_an_unknown_budget_is_an_error(lessons, tmp_path):
