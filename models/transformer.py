@@ -244,7 +244,7 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
     d = model.config.d_model
     opt = Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
     sched = LambdaLR(opt, lambda it: noam_lr(it + 1, d, tc.warmup, tc.lr_scale))
-    history = {"step": [], "loss": [], "lr": [], "tokens": 0, "train_time": 0.0}
+    history = {"step": [], "loss": [], "lr": [], "tokens": 0, "sentences": 0, "train_time": 0.0}
     step, t0 = 0, time.perf_counter()
     model.train()
     while step < tc.steps:
@@ -262,6 +262,7 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
             history["step"].append(step)
             history["loss"].append(loss.item())
             history["tokens"] += int((batch.tgt_out != PAD_ID).sum())
+            history["sentences"] += len(batch.src)
             if log and (step % tc.log_every == 0 or step == tc.steps):
                 recent = float(np.mean(history["loss"][-tc.log_every:]))
                 log(f"step {step}/{tc.steps}: loss {recent:.4f} ({time.perf_counter() - t0:.0f} s)")
@@ -275,6 +276,22 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
 
 
 # -- evaluation ----------------------------------------------------------------------------------------
+def dataset_loss(model, task, pairs, batch_size=200):
+    """Mean nats per target token with teacher forcing (no label smoothing), as
+    models.seq2seq.dataset_loss scores the recurrent models."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with mg.no_grad():
+        for batch in task.batches(pairs, batch_size):
+            logits = model(batch.src, batch.tgt_in)
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(batch.tgt_out.reshape(-1)),
+                                     ignore_index=PAD_ID, reduction="sum").item()
+            count += int((batch.tgt_out != PAD_ID).sum())
+    model.train(was_training)
+    return total / count
+
+
 def evaluate_by_length(model, task, pairs, batch_size=200):
     """Exact-match and token accuracy by source-length bucket, exactly as lesson 5 scores the
     recurrent models: models.seq2seq.evaluate (the task's length buckets, greedy decoding)."""

@@ -13,9 +13,9 @@ def test_lesson_05_seq2seq_attention_fast(run_lesson):
         assert (out / f"{figure}.png").stat().st_size > 0
     tables = {item["name"]: item["rows"] for item in result["items"] if item["kind"] == "table"}
 
-    # the three models trained for the same number of updates; attention has more parameters
+    # the four models trained for the same number of updates; attention has more parameters
     training = {r["model"]: r for r in tables["training"]}
-    assert set(training) == {"plain", "reversed", "attention"}
+    assert set(training) == {"plain", "reversed", "attention", "transformer"}
     assert len({r["updates"] for r in training.values()}) == 1
     assert training["plain"]["parameters"] == training["reversed"]["parameters"] < training["attention"]["parameters"]
 
@@ -24,7 +24,7 @@ def test_lesson_05_seq2seq_attention_fast(run_lesson):
     buckets, overall = rows[:-1], rows[-1]
     assert overall["source length"] == "all"
     assert sum(r["n"] for r in buckets) == overall["n"] == 60
-    for variant in ("plain", "reversed", "attention"):
+    for variant in ("plain", "reversed", "attention", "transformer"):
         weighted = sum(r[f"{variant} exact"] * r["n"] for r in buckets) / overall["n"]
         assert overall[f"{variant} exact"] == pytest.approx(weighted)
         assert m[f"{variant} exact match"] == overall[f"{variant} exact"]
@@ -33,4 +33,4 @@ def test_lesson_05_seq2seq_attention_fast(run_lesson):
     # the heat map shows a probability distribution over the source for each output token
     assert m["heat map rows sum to 1"] < 1e-5
     beam = {r["model"]: r for r in tables["beam_search"]}
-    assert set(beam) == {"plain", "reversed", "attention"}
+    assert set(beam) == {"plain", "reversed", "attention", "transformer"}
