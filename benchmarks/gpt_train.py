@@ -11,6 +11,10 @@ Memory: each library's peak during training, in a fresh subprocess, as the rise 
 resident set (RSS) above what it was before the first step, so both are measured the same
 way; for minigrad also tracemalloc's peak (numpy reports its buffers to it).
 
+Importing minigrad tunes glibc's malloc for the whole process (minigrad/allocator.py), so the
+PyTorch model here runs with the same setting; `MINIGRAD_MALLOC=default` runs both with glibc's
+defaults (measured: PyTorch's speed is within noise either way; minigrad's drops by a fifth).
+
 Run:  python benchmarks/gpt_train.py [--steps 10] [--repeat 5] [--threads 1] [--profile]
 """
 from __future__ import annotations
