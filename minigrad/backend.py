@@ -118,6 +118,13 @@ def erfc(array):
     return _special("erfc", array)
 
 
+def errstate(xp, **what):
+    """numpy's errstate (e.g. divide="ignore") for numpy arrays; cupy does not warn, so nothing."""
+    import contextlib  # noqa: PLC0415
+
+    return np.errstate(**what) if xp is np else contextlib.nullcontext()
+
+
 def scatter_add(target, indices, values):
     """target[indices] += values, with repeated indices accumulating (not overwriting)."""
     xp = xp_of(target)

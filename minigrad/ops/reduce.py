@@ -6,7 +6,7 @@ The backward of a reduction copies the output gradient back along the reduced di
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import xp_of
+from ..backend import errstate, xp_of
 from ._util import const, normalize_dims
 
 
@@ -101,7 +101,8 @@ class LogSumExp(Function):
         ctx.dims = dims = normalize_dims(dim, x.ndim, "logsumexp")
         m = x.max(axis=dims, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows: log(0) = -inf, not NaN
-        y = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
+        with errstate(xp, divide="ignore"):  # a fully masked row is meant to give -inf, as in PyTorch
+            y = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
         ctx.save_inputs()
         return y if keepdim else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in dims))
 
