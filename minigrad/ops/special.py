@@ -1,7 +1,7 @@
 """The standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2, fast in float32.
 
 GELU needs Phi on every hidden activation. scipy's erf is exact but evaluates element by
-element (about 40x numpy's vectorised tanh), which made it a tenth of a GPT training step.
+element (about 40x numpy's vectorised tanh), which made it a seventh of a GPT training step.
 For float32 this file evaluates Phi with numpy's vectorised exp and a polynomial instead:
 
     erfc(z) = t * exp(-z^2 + P(t)),   t = 1 / (1 + z/2),   z >= 0
