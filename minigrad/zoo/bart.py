@@ -14,7 +14,10 @@ import numpy as np
 
 import minigrad as mg
 
-from .common import Corpus, TrainSettings, Trained, check_sampling, eval_schedule, reporter, results_of
+from .common import (Corpus, TrainSettings, Trained, char_tokenizer_from_json, check_sampling, eval_schedule, reporter,
+                     results_of)
+from .common import char_tokenizer_json as tokenizer_json  # the module interface's names (see zoo/__init__.py)
+from .common import model_weights as state_dict
 
 PRESETS = {
     "tiny": dict(d_model=32, layers=1, heads=2, ffn=64, max_chars=48, batch_size=16, lr=2e-3, iters=300,
@@ -130,19 +133,8 @@ def _default_prompt(sentence: str, tokenizer) -> str:
     return bart.decode_chars(noised, tokenizer)
 
 
-def state_dict(trained: Trained) -> dict:
-    return trained.model.state_dict()
-
-
-def tokenizer_json(trained: Trained) -> dict:
-    tok = trained.tokenizer
-    return {"type": "char", "version": 1, "itos": tok.itos, "n_specials": len(tok.specials)}
-
-
 def restore(kind: str, config: dict, tok_json: dict, state: dict, device: str) -> Trained:
-    from minigrad.data import CharTokenizer
-
-    tokenizer = CharTokenizer.from_vocab(tok_json["itos"], tok_json.get("n_specials", 0))
+    tokenizer = char_tokenizer_from_json(tok_json)
     model = build(config["model"])
     model.load_state_dict(state)
     return Trained(kind, model.to(device).eval(), tokenizer, config)

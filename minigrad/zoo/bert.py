@@ -14,6 +14,7 @@ import numpy as np
 import minigrad as mg
 
 from .common import Corpus, TrainSettings, Trained, check_sampling, eval_schedule, reporter, results_of
+from .common import model_weights as state_dict  # the module interface's name (see zoo/__init__.py)
 
 PRESETS = {
     "tiny": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_len=32,
@@ -107,10 +108,6 @@ def _default_prompt(sentences, tokenizer, max_len: int) -> str:
             words[picks[len(picks) // 2]] = "[MASK]"
             return " ".join(words)
     return "the [MASK] ."
-
-
-def state_dict(trained: Trained) -> dict:
-    return trained.model.state_dict()
 
 
 def tokenizer_json(trained: Trained) -> dict:

@@ -11,8 +11,10 @@ import numpy as np
 
 import minigrad as mg
 
-from .common import (Corpus, TrainSettings, Trained, check_sampling, eval_schedule, reporter, results_of,
-                     sample_next, split_text)
+from .common import (Corpus, TrainSettings, Trained, char_tokenizer_from_json, check_sampling, eval_schedule, reporter,
+                     results_of, sample_next, split_text)
+from .common import char_tokenizer_json as tokenizer_json  # the module interface's names (see zoo/__init__.py)
+from .common import model_weights as state_dict
 
 # Sizes. gpt small is nanoGPT's CPU recipe for shakespeare_char (4 layers, 4 heads, 128 wide, 64
 # characters of context); gpt base is its GPU recipe (6 x 6 x 384, 256 characters): use --device cuda.
@@ -135,19 +137,8 @@ def default_prompt(tokenizer, text: str) -> str:
     return "\n" if "\n" in tokenizer.stoi else text[0]
 
 
-def state_dict(trained: Trained) -> dict:
-    return trained.model.state_dict()
-
-
-def tokenizer_json(trained: Trained) -> dict:
-    tok = trained.tokenizer
-    return {"type": "char", "version": 1, "itos": tok.itos, "n_specials": len(tok.specials)}
-
-
 def restore(kind: str, config: dict, tok_json: dict, state: dict, device: str) -> Trained:
-    from minigrad.data import CharTokenizer
-
-    tokenizer = CharTokenizer.from_vocab(tok_json["itos"], tok_json.get("n_specials", 0))
+    tokenizer = char_tokenizer_from_json(tok_json)
     model = build(kind, config["model"])
     model.load_state_dict(state)
     return Trained(kind, model.to(device).eval(), tokenizer, config)

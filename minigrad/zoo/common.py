@@ -159,6 +159,23 @@ def check_sampling(temperature: float, top_k: int | None, tokens: int) -> None:
 
 
 # -- the checkpoint folder -----------------------------------------------------------------------------
+# -- what the character-level kinds write and read alike ---------------------------------------------
+def model_weights(trained: Trained) -> dict:
+    """The state_dict of a trained network (every kind but the counted n-gram)."""
+    return trained.model.state_dict()
+
+
+def char_tokenizer_json(trained: Trained) -> dict:
+    tok = trained.tokenizer
+    return {"type": "char", "version": 1, "itos": tok.itos, "n_specials": len(tok.specials)}
+
+
+def char_tokenizer_from_json(tok_json: dict):
+    from minigrad.data import CharTokenizer
+
+    return CharTokenizer.from_vocab(tok_json["itos"], tok_json.get("n_specials", 0))
+
+
 def write_checkpoint(folder, trained: Trained, state_dict: dict, tokenizer_json: dict) -> Path:
     from minigrad import io
 

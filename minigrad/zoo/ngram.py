@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from .common import Corpus, TrainSettings, Trained, check_sampling, reporter, split_text
+from .common import Corpus, TrainSettings, Trained, char_tokenizer_from_json, check_sampling, reporter, split_text
+from .common import char_tokenizer_json as tokenizer_json  # the module interface's name (see zoo/__init__.py)
 
 PRESETS = {"tiny": dict(n=3), "small": dict(n=5), "base": dict(n=6)}
 SMOOTHING = "kneser_ney"
@@ -65,17 +66,10 @@ def state_dict(trained: Trained) -> dict:
     return {"train_ids": np.asarray(ids, dtype=np.int32)}
 
 
-def tokenizer_json(trained: Trained) -> dict:
-    tok = trained.tokenizer
-    return {"type": "char", "version": 1, "itos": tok.itos, "n_specials": len(tok.specials)}
-
-
 def restore(kind: str, config: dict, tok_json: dict, state: dict, device: str) -> Trained:
-    from minigrad.data import CharTokenizer
-
     if "train_ids" not in state:
         raise ValueError("ngram checkpoint: model.safetensors has no train_ids (it should hold the training text's ids)")
-    tokenizer = CharTokenizer.from_vocab(tok_json["itos"], tok_json.get("n_specials", 0))
+    tokenizer = char_tokenizer_from_json(tok_json)
     train_text = tokenizer.decode(state["train_ids"].astype(np.int64).tolist())
     model = _fit_counts(int(config["model"]["n"]), train_text, tokenizer.itos)
     trained = Trained(kind, model, tokenizer, config)
