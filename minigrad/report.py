@@ -68,11 +68,6 @@ def budget_mode() -> str:
     return "quick"
 
 
-def fast_mode() -> bool:
-    """True when the lesson should take its smoke-test path (tests, `tour --fast`)."""
-    return budget_mode() == "fast"
-
-
 def data_dir() -> Path | None:
     """Where real corpora live (tinyshakespeare.txt, names.txt), if the user has them."""
     d = _argv_value("--data") or os.environ.get("MINIGRAD_DATA")
@@ -101,9 +96,6 @@ class Lesson:
         self.name = name
         self.title = title
         self.budget = budget_mode()
-        self.fast = self.budget == "fast"      # the smoke test (tests, `tour --fast`)
-        self.quick = self.budget == "quick"    # the default
-        self.full = self.budget == "full"      # the budgets the docstrings and the README quote
         self.data_dir = data_dir()
         out = out_dir or _argv_value("--out") or os.environ.get("MINIGRAD_OUT")
         self.out_dir = Path(out) if out else Path("out") / name
@@ -111,6 +103,21 @@ class Lesson:
         self.items: list[dict] = []
         self.metrics: dict[str, float | int | str] = {}
         self._t0 = time.perf_counter()
+
+    @property
+    def fast(self) -> bool:
+        """The smoke test (tests, `tour --fast`)."""
+        return self.budget == "fast"
+
+    @property
+    def quick(self) -> bool:
+        """The default budget."""
+        return self.budget == "quick"
+
+    @property
+    def full(self) -> bool:
+        """The budgets the docstrings and the README quote."""
+        return self.budget == "full"
 
     def pick(self, *, fast, quick, full):
         """The value for this run's budget: `steps = lesson.pick(fast=40, quick=800, full=3000)`."""
