@@ -30,7 +30,7 @@ from models.gpt import GPT
 
 from .labeler import rank, score
 from .sampling import sample_responses
-from .sequences import SequenceBatch, encode_pairs, gather_positions, hidden_states
+from .sequences import SequenceBatch, encode_pairs, gather_positions
 
 
 class RewardModel(nn.Module):
@@ -52,12 +52,12 @@ class RewardModel(nn.Module):
         return model
 
     def forward(self, batch: SequenceBatch):
-        h = hidden_states(self.gpt, batch.idx)
+        h = self.gpt.hidden_states(batch.idx)
         last = (batch.lengths - 1)[:, None]               # the response's last token
         return self.head(gather_positions(h, last)).reshape(-1)
 
     def values(self, batch: SequenceBatch):
-        h = hidden_states(self.gpt, batch.idx)
+        h = self.gpt.hidden_states(batch.idx)
         return self.head(gather_positions(h, batch.positions)).squeeze(-1)
 
     @mg.no_grad()

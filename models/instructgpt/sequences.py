@@ -111,12 +111,6 @@ def encode_pairs(tokenizer, prompts: Sequence[str], responses: Sequence[str],
 
 
 # -- what a GPT computes on a batch ------------------------------------------------------------
-def hidden_states(gpt, idx) -> Tensor:
-    """The GPT's last hidden states ln_f(x) (B, T, C), before the output head: the features
-    the reward model and the value function read."""
-    return gpt.hidden_states(idx)
-
-
 def gather_positions(h: Tensor, positions: np.ndarray) -> Tensor:
     """h[i, positions[i, j]] for (B, T, C) h and (B, L) positions -> (B, L, C)."""
     rows = np.arange(h.shape[0])[:, None]
@@ -125,7 +119,7 @@ def gather_positions(h: Tensor, positions: np.ndarray) -> Tensor:
 
 def response_logits(gpt, batch: SequenceBatch) -> Tensor:
     """(B, L_max, V): the logits that predict each response token (padding entries are junk)."""
-    h = hidden_states(gpt, batch.idx)
+    h = gpt.hidden_states(batch.idx)
     return gpt.lm_head(gather_positions(h, batch.positions))
 
 

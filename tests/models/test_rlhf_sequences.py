@@ -9,7 +9,7 @@ from models.instructgpt import InstructionTask, score
 from models.instructgpt.base import make_tokenizer
 from models.instructgpt.reward import RewardModel, compare, comparison_batch, normalize_to_demonstrations
 from models.instructgpt.sampling import sample_responses
-from models.instructgpt.sequences import encode_pairs, hidden_states, response_logprobs, sequence_logprob
+from models.instructgpt.sequences import encode_pairs, response_logprobs, sequence_logprob
 from models.instructgpt.sft import sft_loss
 
 
@@ -107,7 +107,7 @@ def test_reward_model_reads_the_last_response_token(setup):
     np.testing.assert_array_equal(rm.gpt.transformer.wte.weight.numpy(), model.transformer.wte.weight.numpy())
     batch = encode_pairs(tok, ["Q: hi\nA:", "Q: sort dog\nA:"], [" Hey\n", " dgo and more\n"], 64)
     r = rm(batch).numpy()
-    h = hidden_states(rm.gpt, batch.idx).numpy()
+    h = rm.gpt.hidden_states(batch.idx).numpy()
     w, b = rm.head.weight.numpy()[0], rm.head.bias.numpy()[0]
     for i in range(2):
         assert r[i] == pytest.approx(h[i, batch.lengths[i] - 1] @ w + b, rel=1e-5)
