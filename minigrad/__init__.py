@@ -17,6 +17,7 @@ from .creation import (
     ones_like, rand, rand_like, randint, randn, randn_like, randperm, zeros, zeros_like,
 )
 from .gradcheck import gradcheck, gradgradcheck
+from .ops.einsum import einsum
 from .random import Generator, manual_seed
 from .tensor import Tensor, cat, stack, tensor, where
 
@@ -56,6 +57,8 @@ for _name in (
     "log_softmax", "reshape", "permute", "transpose", "flatten", "squeeze", "unsqueeze", "split",
     "chunk", "tril", "triu", "gather", "index_select", "matmul", "maximum", "minimum",
     "masked_fill", "cumsum", "unbind", "movedim", "isnan", "isfinite", "square",
+    "add", "sub", "mul", "div", "pow", "log1p", "prod", "norm", "sort", "argsort", "topk", "flip",
+    "roll", "scatter", "scatter_add", "masked_select", "mm", "bmm", "outer",
 ):
     globals()[_name] = _method(_name)
 del _name

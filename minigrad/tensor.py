@@ -564,8 +564,8 @@ class Tensor:
         return R.LogSumExp.apply(self, dim, keepdim)
 
     def cumsum(self, dim):
-        """Cumulative sum (for sampling and masks; it carries no gradient here)."""
-        return Tensor._make(self.xp.cumsum(self.data, axis=dim), False, None)
+        """Cumulative sum along dim (differentiable: the gradient is a cumsum from the end)."""
+        return Scan.Cumsum.apply(self, dim)
 
     def softmax(self, dim=-1):
         return F.Softmax.apply(self, dim)
@@ -731,6 +731,106 @@ class Tensor:
     # -- linear algebra ---------------------------------------------------------------------
     def matmul(self, other):
         return self @ other
+
+    # -- methods that ported PyTorch code calls (each against torch in tests/parity) ----------
+    def add(self, other, alpha=1):
+        return self + (other * alpha if alpha != 1 else other)
+
+    def sub(self, other, alpha=1):
+        return self - (other * alpha if alpha != 1 else other)
+
+    def mul(self, other):
+        return self * other
+
+    def div(self, other):
+        return self / other
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    def log1p(self):
+        return Pointwise.Log1p.apply(self)
+
+    def prod(self, dim=None, keepdim=False):
+        return Prod.Prod.apply(self, dim, keepdim)
+
+    def norm(self, p="fro", dim=None, keepdim=False):
+        """The vector p-norm over dim (all dims by default); "fro" is the 2-norm of all the values."""
+        if p == "fro":
+            p = 2.0
+        if isinstance(p, str):
+            raise ValueError(f"norm: p must be a number, inf or 'fro', got {p!r} (matrix norms such as 'nuc' are not implemented)")
+        return VectorNorm.VectorNorm.apply(self, float(p), dim, keepdim)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """(values, indices) along dim; equal values keep their order."""
+        idx = Sorting.sort_indices(self.data, dim, descending)
+        return values_indices(self.gather(dim, idx) if self.ndim else self, _no_grad_result(idx))
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return _no_grad_result(Sorting.sort_indices(self.data, dim, descending))
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """(values, indices) of the k largest (smallest) values along dim, largest first."""
+        idx = Sorting.topk_indices(self.data, k, dim, largest)
+        return values_indices(self.gather(dim, idx) if self.ndim else self, _no_grad_result(idx))
+
+    def flip(self, *dims):
+        dims = {normalize_dim(d, self.ndim, "flip") for d in _shape_arg(dims)}
+        return self[tuple(slice(None, None, -1) if d in dims else slice(None) for d in range(self.ndim))]
+
+    def roll(self, shifts, dims=None):
+        """Shift elements along dims, wrapping around (dims=None: over the flattened tensor)."""
+        if dims is None:
+            return self.flatten().roll(shifts, 0).reshape(self.shape)
+        shifts, dims = _shape_arg((shifts,)), _shape_arg((dims,))
+        if len(shifts) != len(dims):
+            raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims; give one shift per dim")
+        out = self
+        for shift, d in zip(shifts, dims):
+            d = normalize_dim(d, self.ndim, "roll")
+            n = self.shape[d]
+            s = shift % n if n else 0
+            if s:  # the last s entries move to the front
+                before = (slice(None),) * d
+                out = cat([out[before + (slice(n - s, None),)], out[before + (slice(0, n - s),)]], d)
+        return out
+
+    def scatter(self, dim, index, src=None, value=None):
+        """A copy with src (or value) written at index along dim, as torch.scatter."""
+        src = value if src is None else src
+        idx = _as_index(index, "scatter")
+        dim = Scatter.check_scatter("scatter", self.shape, dim, idx, getattr(src, "shape", None))
+        if isinstance(src, Tensor):
+            src = src[tuple(slice(0, n) for n in idx.shape)].type(self.dtype)
+        return Scatter.Scatter.apply(self, src, dim, idx)
+
+    def scatter_add(self, dim, index, src):
+        """A copy with src added at index along dim (repeated positions add up), as torch.scatter_add."""
+        idx = _as_index(index, "scatter_add")
+        dim = Scatter.check_scatter("scatter_add", self.shape, dim, idx, src.shape)
+        return self + S.ScatterAdd.apply(src[tuple(slice(0, n) for n in idx.shape)], dim, idx, self.shape)
+
+    def masked_select(self, mask):
+        """The values where mask is True, as a 1-D tensor (mask and self broadcast together)."""
+        m = _as_mask(mask, "masked_select")
+        shape = np.broadcast_shapes(self.shape, m.shape)
+        return self.expand(shape)[m.expand(shape).data]
+
+    def mm(self, mat2):
+        if self.ndim != 2 or mat2.ndim != 2:
+            raise ValueError(f"mm: expected two matrices, got shapes {tuple(self.shape)} and {tuple(mat2.shape)}; use matmul for batches")
+        return self @ mat2
+
+    def bmm(self, mat2):
+        if self.ndim != 3 or mat2.ndim != 3 or self.shape[0] != mat2.shape[0]:
+            raise ValueError(f"bmm: expected two batches of matrices (b, n, m) and (b, m, p), got shapes {tuple(self.shape)} and {tuple(mat2.shape)}")
+        return self @ mat2
+
+    def outer(self, vec2):
+        if self.ndim != 1 or vec2.ndim != 1:
+            raise ValueError(f"outer: expected two vectors, got shapes {tuple(self.shape)} and {tuple(vec2.shape)}")
+        return self.reshape(-1, 1) * vec2.reshape(1, -1)
 
     # -- in-place ops: they bump the version counter ----------------------------------------
     def _check_inplace(self, op):
@@ -932,3 +1032,4 @@ from .ops import linalg as L  # noqa: E402
 from .ops import reduce as R  # noqa: E402
 from .ops import shape as S  # noqa: E402
 from .ops._util import normalize_dim  # noqa: E402
+from .ops import pointwise as Pointwise, prod as Prod, scan as Scan, scatter as Scatter, sort as Sorting, vector_norm as VectorNorm  # noqa: E402,E501
