@@ -149,3 +149,11 @@ __all__ = [
 ]
 
 from .attention import scaled_dot_product_attention  # noqa: E402  (attention imports this module)
+# the layers' functional forms live beside their modules (conv.py, pooling.py, norm.py, activation.py)
+from .activation import leaky_relu  # noqa: E402
+from .conv import conv1d, conv2d, fold, unfold  # noqa: E402
+from .norm import batch_norm, rms_norm  # noqa: E402
+from .pooling import avg_pool1d, avg_pool2d, max_pool1d, max_pool2d  # noqa: E402
+
+__all__ += ["leaky_relu", "conv1d", "conv2d", "fold", "unfold", "batch_norm", "rms_norm", "avg_pool1d",
+            "avg_pool2d", "max_pool1d", "max_pool2d"]
