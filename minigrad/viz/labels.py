@@ -22,8 +22,9 @@ def fmt_number(x) -> str:
     return f"{float(x):.4g}" if np.issubdtype(type(x), np.floating) or isinstance(x, float) else str(x)
 
 
-def summarize(array, small: int = 8) -> str:
-    """A few numbers that describe an array: all of them when it is small, else statistics."""
+def summarize(array, small: int = 8, shown: int = 3) -> str:
+    """A few numbers that describe an array: all of them when it is small, else the first few and
+    the norm (the sqrt of the sum of squares: how big the values are, together)."""
     a = np.asarray(to_numpy(array))
     if a.size == 0:
         return "[]"
@@ -35,7 +36,8 @@ def summarize(array, small: int = 8) -> str:
     if a.dtype.kind in "iu":
         return f"{a.reshape(-1)[:small].tolist()}".rstrip("]") + ", ...]"
     a = a.astype(np.float64)
-    return f"mean {a.mean():.3g} std {a.std():.3g} [{a.min():.3g}, {a.max():.3g}]"
+    first = ", ".join(fmt_number(v) for v in a.reshape(-1)[:shown].tolist())
+    return f"[{first}, ...] norm {np.sqrt((a * a).sum()):.4g}"
 
 
 def nonzero_rows(grad) -> str | None:
