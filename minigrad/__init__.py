@@ -20,7 +20,7 @@ from .creation import (
 )
 from .gradcheck import gradcheck, gradgradcheck
 from .ops.einsum import einsum
-from .random import Generator, manual_seed
+from .random import Generator, get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, cat, stack, tensor, where
 
 from . import functional_autograd as _functional_autograd
