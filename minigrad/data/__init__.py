@@ -5,10 +5,10 @@ step does, when it builds Tensors.
 """
 from .corpora import builtin_names, builtin_text, get_batch, load_text, train_val_split
 from .dataset import DataLoader, Dataset, Subset, TensorDataset, default_collate, random_split
-from .tokenizers import BPETokenizer, CharTokenizer, WordPieceTokenizer, find_minilm_dir
+from .tokenizers import BPETokenizer, CharTokenizer, GPT2Tokenizer, WordPieceTokenizer, find_minilm_dir
 
 __all__ = [
-    "CharTokenizer", "BPETokenizer", "WordPieceTokenizer", "find_minilm_dir",
+    "CharTokenizer", "BPETokenizer", "WordPieceTokenizer", "GPT2Tokenizer", "find_minilm_dir",
     "Dataset", "TensorDataset", "Subset", "DataLoader", "default_collate", "random_split",
     "load_text", "get_batch", "train_val_split", "builtin_names", "builtin_text",
 ]
