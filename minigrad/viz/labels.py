@@ -62,8 +62,8 @@ def fmt_index(index) -> str:
             return "None"
         if i is Ellipsis:
             return "..."
-        if hasattr(i, "shape") and getattr(i, "ndim", 0) > 0:
-            return "mask" if i.dtype.kind == "b" else "idx"
+        if hasattr(i, "shape") and hasattr(i, "dtype") and len(i.shape) > 0:  # an array, or what backward left of it
+            return "mask" if np.dtype(i.dtype).kind == "b" else "idx"
         return str(int(i)) if hasattr(i, "__index__") else str(i)
 
     parts = index if isinstance(index, tuple) else (index,)
