@@ -354,7 +354,7 @@ dev_loss = evaluate(manual, Xdev, Ydev)
 lesson.metric("dev loss", dev_loss)
 reference = ("makemore part 3's MLP with batch norm (200 hidden units, 200,000 steps) reaches 2.106 on this split"
              if source.startswith("names.txt") else "built-in names, not names.txt: not comparable with the lectures")
-lesson.say(f"trained with hand-written gradients only: dev loss {dev_loss:.4f} after {steps} steps ({reference})")
+lesson.say(f"trained with hand-written gradients only: dev loss {dev_loss:.4f} after {steps} steps, one seed ({reference})")
 
 fig, ax = plt.subplots(figsize=(7, 3.5))
 window = max(1, min(100, steps // 10))

@@ -6,4 +6,9 @@ reduce       sum mean max min logsumexp
 shape        reshape permute expand cat pad tril triu getitem setitem gather index_select
 linalg       matmul
 fused        softmax log_softmax linear cross_entropy layer_norm embedding
+pointwise    log1p leaky_relu           prod  vector_norm  scan (cumsum)  scatter  einsum
+sort         the order behind sort / topk (the values are read with gather)
+conv         im2col (Unfold) and col2im (Fold): convolution and average pooling
+pool         max pooling (where the maxima are, then a gather)
+norm         batch_norm rms_norm
 """
