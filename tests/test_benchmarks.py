@@ -202,6 +202,15 @@ def test_markdown_table_from_the_json(tmp_path):
     assert "1 thread(s)" in table and "openblas" in table and "mkl" in table and "2026-01-02" in table
 
 
+def test_readme_shows_the_measured_cpu_table():
+    table = (ROOT / "benchmarks" / "results" / "cpu.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    rows = [ln for ln in table.splitlines() if ln.startswith("| `")]
+    assert rows, "benchmarks/results/cpu.md has no rows: run `minigrad bench`"
+    for line in rows:
+        assert line in readme, f"the README's speed table lacks {line!r}: copy benchmarks/results/cpu.md into it"
+
+
 # -- the GPU branch, on stand-ins for cupy and torch.cuda (CI has no GPU) ----------------------------------
 def test_cuda_branch_synchronizes_sets_tf32_alike_and_reads_both_allocators(monkeypatch, request):
     torch = pytest.importorskip("torch")
