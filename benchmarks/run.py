@@ -108,17 +108,16 @@ def _run(args, common) -> int:
     print(_setup_line(setup), flush=True)
     repeat = args.repeat or (3 if args.quick else None)
     opts_json = json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
+    failed = []
     for name in names:
-        module = importlib.import_module(name)
-        results = []
-        for case in module.cases(args):
-            result = common.measure(name, case, device, repeat, profile=args.profile, clock=args.clock)
-            if case.memory and device.cupy is None:
-                result.extra["peak_mib"] = common.cpu_peak_memory_mib(HERE / "run.py", name, case.name, opts_json)
-            results.append(result)
-            common.release_memory(device)
-            print(_row(result), flush=True)
-        common.add_peak_shares(results)
+        try:
+            results = _run_benchmark(name, args, common, device, repeat, opts_json)
+        except common.HarnessError:
+            raise
+        except Exception as e:  # noqa: BLE001 - one broken benchmark should not hide the others
+            print(f"{name} failed: {type(e).__name__}: {e}", file=sys.stderr)
+            failed.append(name)
+            continue
         if not args.no_save:
             folder = args.out / args.device
             folder.mkdir(parents=True, exist_ok=True)
@@ -127,7 +126,24 @@ def _run(args, common) -> int:
             write_markdown(folder)
     if not args.no_save:
         print(f"wrote {args.out / args.device}/ and {args.out / (args.device + '.md')}")
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _run_benchmark(name, args, common, device, repeat, opts_json) -> list:
+    module = importlib.import_module(name)
+    results = []
+    for case in module.cases(args):
+        result = common.measure(name, case, device, repeat, profile=args.profile, clock=args.clock)
+        if case.memory and device.cupy is None:
+            result.extra["peak_mib"] = common.cpu_peak_memory_mib(HERE / "run.py", name, case.name, opts_json)
+        results.append(result)
+        common.release_memory(device)
+        print(_row(result), flush=True)
+    common.add_peak_shares(results)
+    return results
 
 
 def _memory_child(args, common) -> int:

@@ -173,6 +173,26 @@ def test_bench_unknown_name_lists_the_benchmarks(capsys):
     assert "no_such_benchmark" in err and "mlp_train" in err
 
 
+def test_one_broken_benchmark_does_not_hide_the_others(monkeypatch, capsys, restore_threads):
+    from types import ModuleType
+
+    def broken(opts):
+        raise RuntimeError("out of memory")
+
+    def fine(opts):
+        return [common.Case("toy", lambda: (lambda: None, lambda: None), work=1, unit="steps/s", repeat=2, warmup=0)]
+
+    for name, cases in (("toy_broken", broken), ("toy_fine", fine)):
+        module = ModuleType(name)
+        module.cases = cases
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(run, "available", lambda: {"toy_broken": "", "toy_fine": ""})
+    assert run.run(run.build_parser().parse_args(["--no-save"])) == 1
+    captured = capsys.readouterr()
+    assert "toy_broken failed: RuntimeError: out of memory" in captured.err
+    assert "toy_fine" in captured.out and "(2 pairs)" in captured.out
+
+
 def test_every_case_names_a_known_unit():
     pytest.importorskip("torch")
     opts = run.build_parser().parse_args(["--gpu-recipe-batch", "2"])
