@@ -1,24 +1,23 @@
-"""Training speed of a LeNet-sized CNN (batch 64, 28x28 inputs, SGD with momentum): minigrad against PyTorch.
+"""Training a LeNet-5-sized CNN (batch 64, 28x28 inputs, SGD with momentum), in steps per second.
 
 conv(1->6, 5x5, pad 2) relu maxpool(2) conv(6->16, 5x5) relu maxpool(2) flatten linear(400->120) relu
 linear(120->84) relu linear(84->10), cross-entropy: LeCun et al.'s LeNet-5 with ReLU and max pooling.
-One step is forward, loss, zero_grad, backward, optimizer step. Both libraries train the same
-architecture on the same random data in the same process, with the same thread count, in alternating
-timed runs; the ratio quoted is the median of the per-pair ratios.
-Run:  python benchmarks/conv_train.py [--steps 10] [--repeat 9] [--threads 1] [--profile]
+Convolutions run as im2col (`as_strided`, one copy) and one matmul. One step is forward, loss,
+zero_grad, backward, optimizer step; both libraries train the same weights on the same random data.
 """
 from __future__ import annotations
 
-import argparse
-import statistics
+import sys
+from pathlib import Path
 
 import numpy as np
-from common import Comparison, import_torch, median_time, profile, set_threads
+from common import Case, import_torch
 
 import minigrad as mg
 from minigrad import nn, optim
 
 BATCH, CLASSES = 64, 10
+STEPS = 10  # per timed run
 
 
 def random_batches(n=4, seed=0):
@@ -36,67 +35,41 @@ def lenet(lib):
     )
 
 
-def trainer(lib_name, batches, torch=None):
-    if lib_name == "minigrad":
-        mg.manual_seed(0)
-        model, make, functional, optimizer = lenet(nn), mg.tensor, nn.functional, optim.SGD
-    else:
-        torch.manual_seed(0)
-        model, make, functional, optimizer = lenet(torch.nn), torch.from_numpy, torch.nn.functional, torch.optim.SGD
-    opt = optimizer(model.parameters(), lr=0.01, momentum=0.9)
-    data = [(make(x), make(y)) for x, y in batches]
-
-    def train_steps(n):
-        for i in range(n):
+def train_steps(model, opt, data, functional):
+    def run():
+        for i in range(STEPS):
             x, y = data[i % len(data)]
             loss = functional.cross_entropy(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        return loss.item()
 
-    return train_steps
+    return run
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=10, help="training steps per timed run")
-    ap.add_argument("--repeat", type=int, default=9, help="timed runs of each library (the median is shown)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="threads for numpy's BLAS and torch (default: numpy's own count)")
-    ap.add_argument("--profile", action="store_true", help="also print a cProfile of minigrad's steps")
-    args = ap.parse_args()
-    threads = set_threads(args.threads)
-    torch = import_torch()
+def cases(opts):
+    def make():
+        batches = random_batches()
+        mg.manual_seed(0)
+        model = lenet(nn).to(opts.device)
+        data = [(mg.tensor(x, device=opts.device), mg.tensor(y, device=opts.device)) for x, y in batches]
+        ours = train_steps(model, optim.SGD(model.parameters(), lr=0.01, momentum=0.9), data, nn.functional)
 
-    batches = random_batches()
-    ours = trainer("minigrad", batches)
-    theirs = trainer("torch", batches, torch) if torch is not None else None
-    ours(args.steps)  # warm-up
-    if theirs:
-        theirs(args.steps)
-    ours_ms, theirs_ms = [], []
-    for _ in range(args.repeat):  # alternating: a change in the machine's load hits both alike
-        ours_ms.append(median_time(lambda: ours(args.steps), repeat=1, warmup=0) * 1e3 / args.steps)
-        if theirs:
-            theirs_ms.append(median_time(lambda: theirs(args.steps), repeat=1, warmup=0) * 1e3 / args.steps)
-    table = Comparison(f"LeNet-5 (ReLU, max pooling), batch {BATCH}, SGD momentum, {threads} thread(s)",
-                       unit="ms per step")
-    mine_ms = statistics.median(ours_ms)
-    ref_ms = statistics.median(theirs_ms) if theirs else None
-    table.rows.append({"case": "train step (fwd + loss + bwd + SGD)", "minigrad": mine_ms, "torch": ref_ms,
-                       "ratio": mine_ms / ref_ms if ref_ms else None})
-    table.print()
-    print(f"\nminigrad: {1e3 / mine_ms:.1f} steps/s", end="")
-    if theirs:
-        speed = statistics.median(t / m for m, t in zip(ours_ms, theirs_ms))
-        print(f"   torch: {1e3 / ref_ms:.1f} steps/s   minigrad speed = {speed:.2f}x PyTorch "
-              f"(median of {args.repeat} paired runs; goal >= 0.5x)")
-    else:
-        print("\n(torch is not installed: pip install 'torch==2.13.0' for the comparison)")
-    if args.profile:
-        profile(ours, args.steps * 5)
+        torch = import_torch()
+        reference = lenet(torch.nn)
+        reference.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v.numpy()))
+                                   for k, v in model.state_dict().items()})
+        reference.to(opts.device)
+        data_t = [(torch.from_numpy(x).to(opts.device), torch.from_numpy(y).to(opts.device)) for x, y in batches]
+        theirs = train_steps(reference, torch.optim.SGD(reference.parameters(), lr=0.01, momentum=0.9), data_t,
+                             torch.nn.functional)
+        return ours, theirs
+
+    return [Case(f"LeNet-5 (ReLU, max pooling), batch {BATCH}, SGD momentum: train step", make, work=STEPS,
+                 unit="steps/s", repeat=9)]
 
 
 if __name__ == "__main__":
-    main()
+    import run
+
+    sys.exit(run.main([Path(__file__).stem, *sys.argv[1:]]))

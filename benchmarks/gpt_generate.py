@@ -1,87 +1,67 @@
-"""Generation speed of the nanoGPT CPU recipe's model: tokens per second with the key/value
-cache (and without it), minigrad against the same model in PyTorch with the same weights.
+"""Generating with the nanoGPT CPU recipe's model, with and without the KV cache, in tokens per second.
 
-Greedy decoding of `--new` tokens after a `--prompt`-token prompt, batch `--batch`; the
-context stays within block_size (64), where the cache applies. Both libraries run one after
-the other in one process with the same thread count; each figure is a median of `--repeat` runs.
-The output checks that the two produce the same tokens; with one thread it also gives CPU-time
-rates (time.process_time), steadier than wall time on a shared machine.
-
-Run:  python benchmarks/gpt_generate.py [--new 48] [--prompt 16] [--batch 1] [--threads 1]
+Greedy decoding of 48 new tokens after a 16-token prompt, batch 1, within block_size (64) where
+the cache applies; both libraries hold the same weights, and each row says whether they chose
+the same tokens. PyTorch's side is the mirror model of gpt_train.py with its own simple cache.
 """
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
-from common import import_torch, median_time, set_threads
-from gpt_train import cpu_time, torch_gpt
+from common import Case, import_torch
+from gpt_train import torch_gpt
 
 import minigrad as mg
 from models.gpt import GPT, shakespeare_char_config
 
+PROMPT, NEW, BATCH = 16, 48, 1
 
-def torch_generate(torch, model, prompt, new, use_cache=True):
-    """Greedy decoding with the torch mirror model (its own simple KV cache)."""
-    idx = torch.from_numpy(prompt)
+
+def torch_generate(torch, model, prompt, new, use_cache):
+    """Greedy decoding with the torch mirror model."""
+    idx = prompt
     with torch.no_grad():
-        past = None
-        fresh = idx
+        past, fresh = None, idx
         for _ in range(new):
-            if use_cache:
-                logits, past = model(fresh, past=past)
-            else:
-                logits, _ = model(idx)
+            logits, present = model(fresh if use_cache else idx, past=past)
+            past = present if use_cache else None
             nxt = logits[:, -1].argmax(-1, keepdim=True)
             idx = torch.cat([idx, nxt], 1)
             fresh = nxt
-    return idx.numpy()
+    return idx
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--new", type=int, default=48)
-    p.add_argument("--prompt", type=int, default=16)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args(argv)
-    config = shakespeare_char_config()
-    if args.prompt + args.new > config.block_size:
-        p.error(f"--prompt + --new must fit in block_size={config.block_size}")
-    threads = set_threads(args.threads)
-    mg.manual_seed(0)
-    model = GPT(config).eval()
-    prompt = np.random.default_rng(0).integers(0, config.vocab_size, (args.batch, args.prompt))
-    n_tokens = args.batch * args.new
-    result = {"threads": threads}
-    ours = model.generate(prompt, args.new, temperature=0.0).numpy()
-    for cache in (True, False):
-        name = "cache" if cache else "no_cache"
-        run = lambda: model.generate(prompt, args.new, temperature=0.0, use_cache=cache)  # noqa: E731
-        result[f"minigrad_tokens_per_s_{name}"] = n_tokens / median_time(run, repeat=args.repeat, warmup=1)
-        result[f"minigrad_tokens_per_cpu_s_{name}"] = n_tokens / cpu_time(run, args.repeat)
-    torch = import_torch()
-    if torch is not None:
-        tmodel = torch_gpt(torch, config).eval()
-        tmodel.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v.numpy()))
-                                for k, v in model.state_dict().items()})
-        result["same_tokens_as_torch"] = bool((torch_generate(torch, tmodel, prompt, args.new) == ours).all())
-        for cache in (True, False):
-            name = "cache" if cache else "no_cache"
-            run = lambda: torch_generate(torch, tmodel, prompt, args.new, cache)  # noqa: E731
-            result[f"torch_tokens_per_s_{name}"] = n_tokens / median_time(run, repeat=args.repeat, warmup=1)
-            result[f"torch_tokens_per_cpu_s_{name}"] = n_tokens / cpu_time(run, args.repeat)
-        for name in ("cache", "no_cache"):
-            result[f"ratio_{name}"] = result[f"minigrad_tokens_per_s_{name}"] / result[f"torch_tokens_per_s_{name}"]
-            result[f"cpu_time_ratio_{name}"] = (result[f"minigrad_tokens_per_cpu_s_{name}"]
-                                                / result[f"torch_tokens_per_cpu_s_{name}"])
-    print(f"greedy generation: batch {args.batch}, prompt {args.prompt}, {args.new} new tokens, "
-          f"{model.get_num_params() / 1e6:.2f}M-parameter GPT")
-    for k, v in result.items():
-        print(f"{k:>30}: {v:.2f}" if isinstance(v, float) else f"{k:>30}: {v}")
-    return result
+def cases(opts):
+    def make(use_cache):
+        def build():
+            torch = import_torch()
+            config = shakespeare_char_config()
+            mg.manual_seed(0)
+            model = GPT(config).to(opts.device).eval()
+            ref = torch_gpt(torch, config).eval()
+            ref.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v.numpy()))
+                                 for k, v in model.state_dict().items()})
+            ref.to(opts.device)
+            prompt = np.random.default_rng(0).integers(0, config.vocab_size, (BATCH, PROMPT))
+            theirs = torch.from_numpy(prompt).to(opts.device)
+
+            def mine():
+                return model.generate(prompt, NEW, temperature=0.0, use_cache=use_cache)
+
+            def reference():
+                return torch_generate(torch, ref, theirs, NEW, use_cache)
+
+            same = bool((mine().numpy() == reference().cpu().numpy()).all())
+            return mine, reference, {"same_tokens_as_torch": same}
+        return build
+
+    return [Case(f"greedy generation, batch {BATCH}, {PROMPT}+{NEW} tokens, {name}", make(cache), work=BATCH * NEW,
+                 unit="tokens/s", repeat=7) for name, cache in (("KV cache", True), ("no cache", False))]
 
 
 if __name__ == "__main__":
-    main()
+    import run
+
+    sys.exit(run.main([Path(__file__).stem, *sys.argv[1:]]))

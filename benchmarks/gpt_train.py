@@ -1,82 +1,68 @@
-"""Training speed and memory of nanoGPT's CPU recipe (tiny Shakespeare, characters): minigrad
-against the same model written in PyTorch.
+"""Training nanoGPT's character GPT on tiny Shakespeare's shapes, in tokens per second, with peak memory.
 
-The step is the recipe's: batch 12 x block 64 characters, a 4-layer, 4-head, 128-wide GPT
-(no biases, dropout 0, exact GELU, tied head), AdamW on nanoGPT's parameter groups, gradient
-clipping at 1.0. Both models start from the same weights and see the same batches, in one
-process, with the same thread count (`--threads`, default 1: steadier on a shared machine).
+Two sizes: nanoGPT's CPU recipe (4 layers, 4 heads, 128 wide, block 64, batch 12) and its GPU
+recipe (6 layers, 6 heads, 384 wide, block 256, batch 64; on a CPU only with --gpu-recipe-batch,
+at a smaller batch). Both: no biases, exact GELU, tied head, AdamW on nanoGPT's parameter groups
+(lr 1e-3, betas 0.9/0.99, weight decay 0.1), gradient clipping at 1.0, and dropout 0 (the GPU
+recipe trains with 0.2; 0 keeps the two libraries' work identical). Both libraries start from
+the same weights and see the same random batches.
 
-Speed: the median over `--repeat` timed runs of `--steps` steps each, as tokens per second.
-Memory: each library's peak during training, in a fresh subprocess, as the rise of the
-resident set (RSS) above what it was before the first step, so both are measured the same
-way; for minigrad also tracemalloc's peak (numpy reports its buffers to it).
+The first row times a large float32 matmul in each library: the matmul peak of this machine, as
+each library reaches it. The GPT rows state what share of the faster of the two peaks each library
+reaches over a whole training step, counting the step's FLOPs as nanoGPT's estimate_mfu does
+(6 N + 12 L C T per token, N the parameters without the position table).
 
 Importing minigrad tunes glibc's malloc for the whole process (minigrad/allocator.py), so the
 PyTorch model here runs with the same setting; `MINIGRAD_MALLOC=default` runs both with glibc's
-defaults (measured: PyTorch's speed is within noise either way; minigrad's drops by a fifth).
-
-Run:  python benchmarks/gpt_train.py [--steps 10] [--repeat 5] [--threads 1] [--profile]
+defaults.
 """
 from __future__ import annotations
 
-import argparse
-import cProfile
-import json
-import pstats
-import resource
-import subprocess
 import sys
-import threading
-import time
-import tracemalloc
+from pathlib import Path
 
 import numpy as np
-from common import import_torch, median_time, set_threads
+from common import Case, import_torch
 
 import minigrad as mg
+from minigrad.backend import xp_for
 from minigrad.optim import clip_grad_norm_
 from models.gpt import GPT, shakespeare_char_config
 
-B, T = 12, 64
+RECIPES = {  # name: (model settings, batch, training steps per timed run)
+    "CPU recipe": (dict(n_layer=4, n_head=4, n_embd=128, block_size=64), 12, 5),
+    "GPU recipe": (dict(n_layer=6, n_head=6, n_embd=384, block_size=256), 64, 3),
+}
+MATMUL_SIZE = {"cpu": 1024, "cuda": 8192}  # big enough to reach the BLAS's peak, small enough to repeat
 
 
-def cpu_time(fn, repeat):
-    """Median CPU seconds of fn (time.process_time): on a shared machine, time spent waiting for
-    a core does not count, so this ratio is steadier than wall time (one thread only)."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        times.append(time.process_time() - t0)
-    return sorted(times)[len(times) // 2]
-
-
-def random_batches(config, n=8, seed=0):
+def random_batches(config, batch, n=4, seed=0):
     rng = np.random.default_rng(seed)
-    return [(rng.integers(0, config.vocab_size, (B, T)), rng.integers(0, config.vocab_size, (B, T)))
-            for _ in range(n)]
+    shape = (batch, config.block_size)
+    return [(rng.integers(0, config.vocab_size, shape), rng.integers(0, config.vocab_size, shape)) for _ in range(n)]
+
+
+def flops_per_token(model, config) -> float:
+    """Training FLOPs per token, as nanoGPT's estimate_mfu counts them (forward and backward)."""
+    return 6 * model.get_num_params() + 12 * config.n_layer * config.n_embd * config.block_size
 
 
 # -- minigrad ---------------------------------------------------------------------------------
-def minigrad_trainer(config, batches):
-    mg.manual_seed(0)
-    model = GPT(config)
+def minigrad_trainer(model, batches, steps, device):
     opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
     params = list(model.parameters())
-    data = [(mg.tensor(x), mg.tensor(y)) for x, y in batches]
+    data = [(mg.tensor(x, device=device), mg.tensor(y, device=device)) for x, y in batches]
 
-    def train_steps(n):
-        for i in range(n):
+    def train_steps():
+        for i in range(steps):
             x, y = data[i % len(data)]
             _, loss = model(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             clip_grad_norm_(params, 1.0)
             opt.step()
-        return loss.item()
 
-    return model, train_steps
+    return train_steps
 
 
 # -- the same model in PyTorch ----------------------------------------------------------------
@@ -125,7 +111,7 @@ def torch_gpt(torch, config):
 
         def forward(self, idx, targets=None, past=None):
             offset = past[0][0].shape[2] if past else 0
-            pos = torch.arange(offset, offset + idx.shape[1])
+            pos = torch.arange(offset, offset + idx.shape[1], device=idx.device)
             x = self.transformer.wte(idx) + self.transformer.wpe(pos)
             present = []
             for i, block in enumerate(self.transformer.h):
@@ -140,130 +126,87 @@ def torch_gpt(torch, config):
     return TorchGPT()
 
 
-def torch_trainer(torch, config, batches, weights):
+def torch_trainer(config, weights, batches, steps, device):
+    torch = import_torch()
     model = torch_gpt(torch, config)
     model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()})
+    model.to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=1e-3, betas=(0.9, 0.99))
-    data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+    data = [(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)) for x, y in batches]
 
-    def train_steps(n):
-        for i in range(n):
+    def train_steps():
+        for i in range(steps):
             x, y = data[i % len(data)]
             _, loss = model(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-        return loss.item()
 
-    return model, train_steps
-
-
-# -- memory, in a fresh process -----------------------------------------------------------------
-def _rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
+    return train_steps
 
 
-def measure_memory(which, threads, steps):
-    """Runs in a subprocess: peak RSS rise over `steps` training steps, and tracemalloc's peak."""
-    set_threads(threads)
-    config = shakespeare_char_config()
-    batches = random_batches(config)
-    model, train = minigrad_trainer(config, batches)
-    if which == "torch":
+# -- the rows ------------------------------------------------------------------------------------
+def matmul_case(device) -> Case:
+    n = MATMUL_SIZE[device]
+    reps = 10 if device == "cpu" else 20
+
+    def make():
         torch = import_torch()
+        rng = np.random.default_rng(0)
+        a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+        xp = xp_for(device)  # numpy, or cupy on a GPU
+        ours = [xp.asarray(a), xp.asarray(b)]
+        theirs = [torch.from_numpy(a).to(device), torch.from_numpy(b).to(device)]
+
+        def mine():
+            for _ in range(reps):
+                ours[0] @ ours[1]
+
+        def ref():
+            for _ in range(reps):
+                theirs[0] @ theirs[1]
+
+        return mine, ref
+
+    flops = 2 * n**3 * reps
+    return Case(f"float32 matmul {n}x{n}x{n}: the BLAS alone", make, work=flops / 1e9, unit="GFLOP/s",
+                flops=flops, matmul_peak=True, repeat=7)
+
+
+def gpt_case(recipe, device, batch=None) -> Case:
+    settings, default_batch, steps = RECIPES[recipe]
+    batch = batch or default_batch
+    config = shakespeare_char_config(**settings)
+    mg.manual_seed(0)
+    tokens = batch * config.block_size * steps
+    flops = flops_per_token(GPT(config), config) * tokens
+
+    def make():
+        batches = random_batches(config, batch)
+        mg.manual_seed(0)
+        model = GPT(config).to(device)
         weights = {k: v.numpy() for k, v in model.state_dict().items()}
-        del model, train
-        _, train = torch_trainer(torch, config, batches, weights)
-    result = {}
-    before = _rss_bytes()
-    peak = [before]
-    done = threading.Event()
+        return (minigrad_trainer(model, batches, steps, device),
+                torch_trainer(config, weights, batches, steps, device))
 
-    def sample():  # numpy and torch release the GIL in their kernels, so this thread gets to look
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_bytes())
-            time.sleep(0.0005)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    train(steps)
-    done.set()
-    sampler.join()
-    result["rss_rise_mb"] = (max(peak[0], _rss_bytes()) - before) / 2**20
-    if which == "minigrad":  # a second, exact view: numpy's own allocations during one more step
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        train(1)
-        result["tracemalloc_peak_mb"] = (tracemalloc.get_traced_memory()[1] - base) / 2**20
-        tracemalloc.stop()
-    print(json.dumps(result))
+    name = (f"GPT, nanoGPT {recipe} ({config.n_layer}x{config.n_embd}, block {config.block_size}, "
+            f"batch {batch}): train step")
+    return Case(name, make, work=tokens, unit="tokens/s", flops=flops, memory=True,
+                repeat=7 if recipe == "CPU recipe" else 5)
 
 
-def memory_in_subprocess(which, threads, steps):
-    out = subprocess.run([sys.executable, __file__, "--memory-only", which, "--threads", str(threads),
-                          "--steps", str(steps)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-# -- the comparison ------------------------------------------------------------------------------
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=10, help="training steps per timed run")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs per library (the median is kept)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--profile", action="store_true", help="cProfile minigrad's steps and print the top functions")
-    p.add_argument("--no-memory", action="store_true")
-    p.add_argument("--activation", default="gelu", choices=["gelu", "gelu_tanh"],
-                   help="the recipe's exact GELU, or GPT-2's tanh form (to see what erf costs)")
-    p.add_argument("--memory-only", choices=["minigrad", "torch"], help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.memory_only:
-        return measure_memory(args.memory_only, args.threads, args.steps)
-
-    threads = set_threads(args.threads)
-    torch = import_torch()
-    config = shakespeare_char_config(activation=args.activation)
-    batches = random_batches(config)
-    model, mg_train = minigrad_trainer(config, batches)
-    weights = {k: v.numpy() for k, v in model.state_dict().items()}
-    tokens = B * T * args.steps
-    print(f"nanoGPT CPU recipe step: batch {B} x block {T}, {config.n_layer} layers, {config.n_head} heads, "
-          f"{config.n_embd} wide, {model.get_num_params() / 1e6:.2f}M parameters, {config.activation}; {threads} thread(s)")
-    result = {"threads": threads}
-    mg_time = median_time(lambda: mg_train(args.steps), repeat=args.repeat, warmup=1)
-    result["minigrad_tokens_per_s"] = tokens / mg_time
-    if threads == 1:
-        result["minigrad_tokens_per_cpu_s"] = tokens / cpu_time(lambda: mg_train(args.steps), args.repeat)
-    if torch is not None:
-        _, torch_train = torch_trainer(torch, config, batches, weights)
-        torch_time = median_time(lambda: torch_train(args.steps), repeat=args.repeat, warmup=1)
-        result["torch_tokens_per_s"] = tokens / torch_time
-        result["speed_ratio"] = result["minigrad_tokens_per_s"] / result["torch_tokens_per_s"]
-        if threads == 1:
-            result["torch_tokens_per_cpu_s"] = tokens / cpu_time(lambda: torch_train(args.steps), args.repeat)
-            result["cpu_time_speed_ratio"] = result["minigrad_tokens_per_cpu_s"] / result["torch_tokens_per_cpu_s"]
-    if not args.no_memory:
-        result["minigrad_memory"] = memory_in_subprocess("minigrad", threads, 3)
-        if torch is not None:
-            result["torch_memory"] = memory_in_subprocess("torch", threads, 3)
-            result["memory_ratio"] = result["minigrad_memory"]["rss_rise_mb"] / max(
-                result["torch_memory"]["rss_rise_mb"], 1e-9)
-    for k, v in result.items():
-        print(f"{k:>22}: {v:.3f}" if isinstance(v, float) else f"{k:>22}: {v}")
-    print("goal: speed_ratio >= 0.8 and memory_ratio <= 1.5")
-    if args.profile:  # CPU time, so that waiting for a shared core is not blamed on a function
-        prof = cProfile.Profile(time.process_time)
-        prof.enable()
-        mg_train(args.steps)
-        prof.disable()
-        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
-    return result
+def cases(opts):
+    rows = [matmul_case(opts.device), gpt_case("CPU recipe", opts.device)]
+    if opts.device == "cuda" or opts.gpu_recipe_batch:
+        rows.append(gpt_case("GPU recipe", opts.device, opts.gpu_recipe_batch))
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    import run
+
+    sys.exit(run.main([Path(__file__).stem, *sys.argv[1:]]))

@@ -1,25 +1,36 @@
-"""Per-op overhead: a chain of small ops, forward + backward, minigrad against PyTorch.
+"""Per-op overhead: chains of 100 small ops on 32x32 tensors, forward + backward, in microseconds per op.
 
-On 32x32 tensors the arithmetic is tiny, so this measures what the framework adds around
-each op: building a graph node, dispatching to numpy, and walking the graph backwards.
-Run:  python benchmarks/op_overhead.py [--ops 100] [--size 32] [--repeat 15] [--threads 1]
+The arithmetic is tiny, so this measures what each framework adds around an op: creating the
+result tensor, recording the graph node, dispatching to the array library, and walking the graph
+backwards. The chains are written once and run on both libraries (the same operators):
+
+| chain | ops |
+|---|---|
+| elementwise | `tanh((h * c + b) - x)`, repeated |
+| matmul + tanh | `tanh(h @ w)`, repeated |
+| mlp | `relu(h @ w + b) * c`, repeated |
+| forward only | the mlp chain without backward (graph recording on) |
 """
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
-from common import Comparison, import_torch, set_threads
+from common import Case, import_torch
 
 import minigrad as mg
 
+N_OPS, SIZE = 100, 32
+CHAINS_PER_RUN = 10  # a timed run of about 20 ms: long enough for the clock, short enough to pair often
 
-def chains(lib, x, w, b, c, n_ops):
-    """Three chains of n_ops ops each, written once for both libraries (same operators)."""
+
+def chains(x, w, b, c, n_ops=N_OPS):
+    """Three chains of n_ops ops each, on minigrad's or torch's tensors alike."""
 
     def elementwise():
         h = x
-        for i in range(n_ops // 4):
+        for _ in range(n_ops // 4):
             h = ((h * c + b) - x).tanh()  # 4 ops
         return h
 
@@ -32,54 +43,58 @@ def chains(lib, x, w, b, c, n_ops):
     def mlp():
         h = x
         for _ in range(n_ops // 4):
-            h = ((h @ w + b).relu() * c)  # 4 ops: matmul, add a broadcast bias, relu, mul
+            h = (h @ w + b).relu() * c  # 4 ops: matmul, add a broadcast bias, relu, mul
         return h
 
     return {"elementwise (mul add sub tanh)": elementwise, "matmul + tanh": matmul_tanh,
             "mlp (matmul, +bias, relu, *c)": mlp}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ops", type=int, default=100, help="ops per chain (a multiple of 4)")
-    ap.add_argument("--size", type=int, default=32, help="tensors are size x size")
-    ap.add_argument("--repeat", type=int, default=15, help="timed runs per case (the median is shown)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="threads for numpy's BLAS and torch (default: numpy's own count)")
-    args = ap.parse_args()
-    n, s = args.ops, args.size
-    set_threads(args.threads)
+def _tensors(opts):
+    """The same leaves for both libraries, on the run's device."""
     torch = import_torch()
-
     rng = np.random.default_rng(0)
     arrays = {k: rng.standard_normal(shape).astype(np.float32) * 0.3
-              for k, shape in [("x", (s, s)), ("w", (s, s)), ("b", (s,)), ("c", (s, s))]}
-    mine = {k: mg.tensor(v, requires_grad=True) for k, v in arrays.items()}
-    mine_chains = chains(mg, **mine, n_ops=n)
-    if torch is not None:
-        ref = {k: torch.tensor(v, requires_grad=True) for k, v in arrays.items()}
-        ref_chains = chains(torch, **ref, n_ops=n)
+              for k, shape in [("x", (SIZE, SIZE)), ("w", (SIZE, SIZE)), ("b", (SIZE,)), ("c", (SIZE, SIZE))]}
+    ours = {k: mg.tensor(v, device=opts.device, requires_grad=True) for k, v in arrays.items()}
+    theirs = {k: torch.tensor(v, device=opts.device, requires_grad=True) for k, v in arrays.items()}
+    return ours, theirs
 
-    def fwd_bwd(chain, params):
-        def run():
-            for p in params.values():
+
+def _forward_backward(chain, leaves):
+    def run():
+        for _ in range(CHAINS_PER_RUN):
+            for p in leaves.values():
                 p.grad = None
             chain().sum().backward()
-        return run
+    return run
 
-    table = Comparison(f"op overhead: chains of {n} ops on {s}x{s} float32, forward + backward", unit="us per op")
-    for name, chain in mine_chains.items():
-        table.add(name, fwd_bwd(chain, mine), fwd_bwd(ref_chains[name], ref) if torch else None,
-                  scale=1e6 / n, repeat=args.repeat)
 
-    # forward alone, graph recording on: the cost of Function.apply and Tensor creation
-    name = "mlp (matmul, +bias, relu, *c)"
-    table.add("forward only: " + name, mine_chains[name], ref_chains[name] if torch else None,
-              scale=1e6 / n, repeat=args.repeat)
-    table.print()
-    if torch is None:
-        print("(torch is not installed: pip install 'torch==2.13.0' for the comparison)")
+def _forward(chain):
+    def run():
+        for _ in range(CHAINS_PER_RUN):
+            chain()
+    return run
+
+
+def cases(opts):
+    def make(name, backward=True):
+        def build():
+            ours, theirs = _tensors(opts)
+            mine, ref = chains(**ours)[name], chains(**theirs)[name]
+            if not backward:
+                return _forward(mine), _forward(ref)
+            return _forward_backward(mine, ours), _forward_backward(ref, theirs)
+        return build
+
+    timing = dict(work=N_OPS * CHAINS_PER_RUN, unit="us/op", repeat=15, warmup=3)
+    rows = [Case(f"{name}, fwd + bwd", make(name), **timing) for name in chains(None, None, None, None)]
+    mlp = "mlp (matmul, +bias, relu, *c)"
+    rows.append(Case(f"{mlp}, forward only", make(mlp, backward=False), **timing))
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    import run
+
+    sys.exit(run.main([Path(__file__).stem, *sys.argv[1:]]))

@@ -5,7 +5,7 @@
     minigrad sample --checkpoint DIR [--prompt P] [--tokens N] [--temperature T] [--top-k K]
     minigrad graph {lookup,attention,mlp,gpt} | --checkpoint DIR [-o FILE]   a computation graph
     minigrad rlhf [--fast] [--out DIR]                                InstructGPT: SFT, reward model, PPO
-    minigrad bench [NAME ...] [--quick]                               speed against PyTorch
+    minigrad bench [NAME ...] [--device cpu|cuda] [--quick]           speed against PyTorch
 
 `minigrad COMMAND --help` explains each. Errors in what was asked (a missing file, an unknown
 name, a prompt the model cannot read) end with one line saying what to do, not a traceback.
@@ -13,8 +13,8 @@ name, a prompt the model cannot read) end with one line saying what to do, not a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
-import runpy
 import sys
 from pathlib import Path
 
@@ -144,55 +144,22 @@ def cmd_rlhf(args) -> int:
 
 
 # -- bench --------------------------------------------------------------------------------------------
-def _benchmarks_dir() -> Path:
-    here = Path(__file__).resolve().parent.parent / "benchmarks"
-    if not here.is_dir():
-        raise UsageError("bench: the benchmarks/ folder is not here; run from a clone of the repository")
-    return here
-
-
-def available_benchmarks() -> list[str]:
-    return sorted(p.stem for p in _benchmarks_dir().glob("*.py") if p.stem not in ("common", "__init__"))
-
-
-def _quick_flags(script: Path) -> list[str]:
-    """A benchmark's own way to run briefly: --quick where it has one, else fewer timed repeats."""
-    source = script.read_text(encoding="utf-8")
-    if '"--quick"' in source:
-        return ["--quick"]
-    if '"--repeat"' in source:
-        return ["--repeat", "3"]
-    return []
+def _bench_runner():
+    """benchmarks/run.py of this clone, loaded by path (benchmarks/ is a folder of scripts beside the
+    package, not part of it), or None where it is absent (an install that is not a clone)."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("minigrad_benchmarks_run", path)
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    return runner
 
 
 def cmd_bench(args) -> int:
-    bench_dir = _benchmarks_dir()
-    available = available_benchmarks()
-    names = args.names or available
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise UsageError(f"bench: unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(available)}")
-    sys.path.insert(0, str(bench_dir))  # the scripts import their shared helpers (common.py) by name
-    failed = []
-    for name in names:
-        script = bench_dir / f"{name}.py"
-        print(f"== {name}", flush=True)
-        saved = sys.argv
-        sys.argv = [str(script)] + (_quick_flags(script) if args.quick else [])
-        try:
-            runpy.run_path(str(script), run_name="__main__")
-        except SystemExit as e:
-            if e.code not in (None, 0):
-                failed.append(name)
-        except Exception as e:  # noqa: BLE001 - one broken benchmark should not hide the others
-            print(f"bench {name} failed: {type(e).__name__}: {e}", file=sys.stderr)
-            failed.append(name)
-        finally:
-            sys.argv = saved
-    if failed:
-        print(f"failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    if args.runner is None:
+        raise UsageError("bench: the benchmarks/ folder is not here; run from a clone of the repository")
+    return args.runner.run(args, prog="minigrad bench")
 
 
 # -- the parser ---------------------------------------------------------------------------------------
@@ -283,12 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_rlhf)
 
-    b = sub.add_parser("bench", help="speed against PyTorch on this machine (needs the parity extra)",
-                       description="Run the scripts in benchmarks/: minigrad and PyTorch side by side in the same "
-                                   "process; ratios, not absolute times, are what carries over between machines.")
-    b.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
-    b.add_argument("--quick", action="store_true", help="fewer repeats")
-    b.set_defaults(func=cmd_bench)
+    runner = _bench_runner()
+    b = sub.add_parser("bench", help="speed against PyTorch on this machine (needs the bench extra)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=runner and runner.epilog(),
+                       description="Run the benchmarks in benchmarks/: minigrad and PyTorch side by side in one "
+                                   "process with the same thread count, taking turns run by run; each row is the "
+                                   "median of the paired speed ratios. Writes benchmarks/results/DEVICE.md, the "
+                                   "table the README copies.")
+    if runner:
+        runner.add_arguments(b)
+    b.set_defaults(func=cmd_bench, runner=runner)
     return p
 
 

@@ -341,29 +341,6 @@ def test_rlhf_fast_for_real(tmp_path):
     assert (tmp_path / "rlhf_table.md").is_file()
 
 
-def test_bench_unknown_name_lists_the_benchmarks(capsys):
-    assert main(["bench", "no_such_benchmark"]) == 2
-    err = capsys.readouterr().err
-    assert "no_such_benchmark" in err and "mlp_train" in err
-
-
-def test_bench_quick_flags_match_each_script():
-    """--quick turns into flags each benchmark's own parser accepts (parsed, not run)."""
-    import argparse
-    import re
-
-    from minigrad.cli import _benchmarks_dir, _quick_flags, available_benchmarks
-
-    for name in available_benchmarks():
-        script = _benchmarks_dir() / f"{name}.py"
-        source = script.read_text()
-        parser = argparse.ArgumentParser()
-        for flag in re.findall(r'add_argument\(\s*"(--[\w-]+)"', source):
-            takes_value = not re.search(rf'"{flag}"[^)]*store_true', source)
-            parser.add_argument(flag, **({} if takes_value else {"action": "store_true"}))
-        parser.parse_args(_quick_flags(script))  # raises SystemExit on a flag the script lacks
-
-
 def test_no_pickle_in_a_checkpoint_folder(tmp_path):
     """Each file of a checkpoint is JSON or safetensors (its header is JSON): nothing to unpickle."""
     trained = _quiet_train("gru")
