@@ -63,13 +63,15 @@ def dropout(input, p=0.5, training=True, generator=None):
         return input
     if p == 1.0:
         return input * 0.0
-    keep = get_rng(generator).random(input.shape, dtype=np.float32) >= p
-    scale = (keep / (1.0 - p)).astype(input.dtype)
-    if input.device != "cpu":
-        from ..backend import to_device
+    return Mul.apply(input, const(dropout_mask(input.shape, p, input.dtype, input.xp, generator)))
 
-        scale = to_device(scale, input.device)
-    return Mul.apply(input, const(scale))
+
+def dropout_mask(shape, p, dtype, xp, generator=None):
+    """Inverted dropout's multiplier: 1/(1-p) where an element is kept (probability 1 - p), 0
+    where it is dropped; drawn by the generator of the array module xp, so on a GPU the mask is
+    made on the device and never crosses the bus."""
+    keep = get_rng(generator, xp).random(shape, dtype=np.float32) >= p
+    return (keep / (1.0 - p)).astype(dtype)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
