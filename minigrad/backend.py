@@ -117,12 +117,12 @@ def item(array):
 
 
 # -- checks of device data that do not make the host wait ---------------------------------------
-_pending: list = []  # (lowest, highest, size, message) of index arrays on the device, unread
+_pending: list = []  # (lowest, highest, size, message, error) of index arrays on the device, unread
 _MAX_PENDING = 256
 
 
-def check_index_range(index, size, message):
-    """Raise IndexError unless every entry of the integer array `index` lies in [0, size);
+def check_index_range(index, size, message, error=IndexError):
+    """Raise `error` unless every entry of the integer array `index` lies in [0, size);
     message(bad) gives the error's text for an offending value (name the op and the fix).
 
     On the CPU the check runs at once. On a GPU, reading index.min() would make the host wait
@@ -135,9 +135,9 @@ def check_index_range(index, size, message):
     if xp_of(index) is np:
         lo, hi = int(index.min()), int(index.max())
         if lo < 0 or hi >= size:
-            raise IndexError(message(lo if lo < 0 else hi))
+            raise error(message(lo if lo < 0 else hi))
         return
-    _pending.append((index.min(), index.max(), size, message))
+    _pending.append((index.min(), index.max(), size, message, error))
     if len(_pending) >= _MAX_PENDING:
         settle_checks()
 
@@ -149,11 +149,11 @@ def settle_checks():
     if not checks:
         return
     xp = xp_of(checks[0][0])
-    bounds = xp.stack([xp.stack([lo, hi]).astype(np.int64) for lo, hi, _, _ in checks]).get()
-    for (lo, hi), (_, _, size, message) in zip(bounds.tolist(), checks):
+    bounds = xp.stack([xp.stack([lo, hi]).astype(np.int64) for lo, hi, *_ in checks]).get()
+    for (lo, hi), (_, _, size, message, error) in zip(bounds.tolist(), checks):
         if lo < 0 or hi >= size:
-            raise IndexError(message(lo if lo < 0 else hi) + " (checked on the device without waiting for "
-                             "it, so this surfaced where values were next copied to the host)")
+            raise error(message(lo if lo < 0 else hi) + " (checked on the device without waiting for it, "
+                        "so this surfaced where values were next copied to the host)")
 
 
 def _special(name: str, array):

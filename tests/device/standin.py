@@ -135,10 +135,25 @@ def _wrap(value):
     return value
 
 
-def _index(key):
-    if isinstance(key, tuple):
-        return tuple(_index(k) for k in key)
-    return _unwrap(key, "an index")
+def _index(key, shape=None):
+    """An index with device arrays unwrapped; given the indexed array's shape, integer arrays in
+    it wrap around as cupy's do (numpy would raise for an out-of-bounds index; cupy does not)."""
+    parts = tuple(_unwrap(k, "an index") for k in (key if isinstance(key, tuple) else (key,)))
+    if shape is not None:
+        used = sum(k.ndim if _is_bool_array(k) else 0 if k is None or k is Ellipsis else 1 for k in parts)
+        axis, wrapped = 0, []
+        for k in parts:
+            if isinstance(k, np.ndarray) and k.dtype.kind in "iu" and axis < len(shape):
+                k = k % shape[axis]
+            wrapped.append(k)
+            axis += (len(shape) - used if k is Ellipsis else k.ndim if _is_bool_array(k)
+                     else 0 if k is None else 1)
+        parts = tuple(wrapped)
+    return parts if isinstance(key, tuple) else parts[0]
+
+
+def _is_bool_array(k):
+    return isinstance(k, np.ndarray) and k.dtype == np.bool_
 
 
 class ndarray:  # noqa: N801  (cupy's name)
@@ -194,6 +209,8 @@ class ndarray:  # noqa: N801  (cupy's name)
         if name not in _METHODS:
             raise AttributeError(f"'cupy.ndarray' object has no attribute {name!r} (stand-in cupy)")
         method = getattr(self._a, name)
+        if name == "take":
+            method = _WRAPPING["take"].__get__(self._a)
 
         def call(*args, **kwargs):
             args = _unwrap(args, f"ndarray.{name}")
@@ -233,14 +250,14 @@ class ndarray:  # noqa: N801  (cupy's name)
 
     # -- indexing -----------------------------------------------------------------------------------
     def __getitem__(self, key):
-        key = _index(key)
+        key = _index(key, self._a.shape)
         masks = key if isinstance(key, tuple) else (key,)
         if any(isinstance(k, np.ndarray) and k.dtype == np.bool_ for k in masks):
             _record("to_host", "boolean-mask indexing (its size)", 1)  # cupy must count the Trues
         return _wrap(self._a[key])
 
     def __setitem__(self, key, value):
-        self._a[_index(key)] = _unwrap(value, "__setitem__")
+        self._a[_index(key, self._a.shape)] = _unwrap(value, "__setitem__")
 
 
 def _binary(op, name):
@@ -339,6 +356,19 @@ class _Generator:
         return ndarray(np.asarray(self._rng.uniform(low, high, size)).astype(dtype))
 
 
+def _wrapped_along(fn):
+    """cupy's index-taking functions wrap out-of-bounds indices around, numpy's raise."""
+    def call(a, indices, axis=None, *args, **kwargs):
+        size = a.size if axis is None else a.shape[axis]
+        return fn(a, indices % size if size else indices, axis, *args, **kwargs)
+
+    return call
+
+
+_WRAPPING = {"take": _wrapped_along(np.take), "take_along_axis": _wrapped_along(np.take_along_axis),
+             "put_along_axis": lambda a, i, v, axis: np.put_along_axis(a, i % a.shape[axis], v, axis)}
+
+
 class _Cupy(types.ModuleType):
     """`cupy` as far as minigrad uses it (see _FUNCTIONS)."""
 
@@ -359,13 +389,14 @@ class _Cupy(types.ModuleType):
         if name not in _FUNCTIONS:
             raise AttributeError(f"module 'cupy' has no attribute {name!r} (the stand-in offers what "
                                  "cupy has; add it to _FUNCTIONS once you have checked cupy provides it)")
-        fn = getattr(np, name)
+        fn = _WRAPPING.get(name) or getattr(np, name)
         return _Ufunc(name) if isinstance(fn, np.ufunc) else _function(name, fn)
 
 
 def _scatter_add(a, slices, value):
     """cupyx.scatter_add: a[slices] += value, repeated indices accumulating."""
-    np.add.at(_unwrap(a, "cupyx.scatter_add"), _index(slices), _unwrap(value, "cupyx.scatter_add"))
+    target = _unwrap(a, "cupyx.scatter_add")
+    np.add.at(target, _index(slices, target.shape), _unwrap(value, "cupyx.scatter_add"))
 
 
 def _special(name):
