@@ -135,6 +135,18 @@ def rand_like(t, dtype=None, device=None, requires_grad=False, generator=None):
     return rand(t.shape, dtype=dtype, device=device, requires_grad=requires_grad, generator=generator)
 
 
+def as_tensor(data, dtype=None, device=None):
+    """data as a Tensor of that dtype on that device, copying only what must change (PyTorch's
+    torch.as_tensor): a Tensor already there is returned as it is, a numpy array on the CPU is
+    shared, host data for a GPU crosses once. Models use it for ids that arrive as lists or arrays."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    on_cpu = device is None or normalize_device(device) == "cpu"
+    if on_cpu and isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return Tensor._make(data, False, None)
+    return Tensor(data, dtype=dtype, device=device)
+
+
 def from_numpy(array):
     """A tensor sharing memory with a numpy array (its dtype kept)."""
     return Tensor._make(np.asarray(array), False, None)
