@@ -703,10 +703,10 @@ class Tensor:
 
     # -- indexing -------------------------------------------------------------------------------
     def __getitem__(self, index):
-        return S.GetItem.apply(self, _index_arg(index))
+        return S.GetItem.apply(self, _index_arg(index, self.data))
 
     def __setitem__(self, index, value):
-        index = _index_arg(index)
+        index = _index_arg(index, self.data)
         value = self._other(value)
         if isinstance(value, Tensor) and value.dtype != self.dtype:
             value = value.type(self.dtype)
@@ -883,14 +883,17 @@ def _as_mask(mask, op):
     return m
 
 
-def _index_arg(index):
-    """Tensors inside an index become arrays; lists become integer (or bool) arrays."""
+def _index_arg(index, data):
+    """Tensors inside an index become arrays; lists become integer (or bool) arrays; on a GPU,
+    host index arrays move to the indexed data's device (numpy arrays must not meet cupy's)."""
     if isinstance(index, tuple):
-        return tuple(_index_arg(i) for i in index)
+        return tuple(_index_arg(i, data) for i in index)
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        return np.asarray(index)
+        index = np.asarray(index)
+    if isinstance(index, np.ndarray) and not isinstance(data, np.ndarray):
+        return to_device(index, device_of(data))
     return index
 
 

@@ -5,8 +5,9 @@ moved there hold `standin.ndarray`s, which compute with numpy underneath but kee
 towards numpy, and one rule more:
 
 * no implicit conversion to a host array: `np.asarray(d)` raises, as cupy's `__array__` does;
-* an elementwise op (or a cupy function, or an index, or a `d[...] = v`) with a numpy array
-  operand raises, as cupy does for numpy arrays (numpy scalars and Python numbers are fine);
+* an elementwise op, a cupy function or a `d[...] = v` with a numpy array operand raises, as
+  cupy does for numpy arrays (numpy scalars and Python numbers are fine); a numpy array as an
+  index raises too, where cupy would copy it across at every call (a hidden transfer);
 * `d.data` is a `MemoryPointer`, not an array (what exposed the attention-dropout crash: numpy
   happens to accept a numpy array's `.data`, a memoryview, where it then multiplies);
 * stricter than cupy: a numpy function applied to device data raises too (`np.exp(d)`,
@@ -32,12 +33,13 @@ import types
 
 import numpy as np
 
-# cupy functions the stand-in offers (each checked to exist in cupy 13/14); numpy does the work
+# cupy functions the stand-in offers (the ones minigrad uses, each in cupy 13/14's API; numpy does
+# the work). A name cupy lacks must fail here as it would on a GPU.
 _FUNCTIONS = frozenset("""
     abs add all allclose amax amin any arange argmax argmin argpartition argsort array
-    ascontiguousarray asarray broadcast_to ceil clip concatenate copy cos count_nonzero cumsum
+    ascontiguousarray asarray broadcast_shapes broadcast_to ceil clip concatenate copy cos count_nonzero cumsum
     divide empty empty_like equal exp expand_dims expm1 eye flatnonzero floor full full_like
-    greater greater_equal indices isfinite isinf isnan less less_equal linspace log log1p
+    greater greater_equal indices isfinite isinf isnan isneginf less less_equal linspace log log1p
     logical_and logical_not logical_or matmul maximum mean minimum moveaxis multiply negative
     nonzero not_equal ones ones_like pad partition power put_along_axis repeat reshape round
     searchsorted sign sin sort sqrt square squeeze stack subtract sum swapaxes take
@@ -105,6 +107,11 @@ def _violation(message):
 
 
 def _refuse(value, where):
+    if isinstance(value, MemoryPointer):
+        raise _violation(
+            f"stand-in cupy: {where} got a MemoryPointer: a device array's .data is a pointer to its memory, "
+            "not an array (as in cupy). Unwrap Tensors with .data, and leave bare arrays as they are"
+        )
     raise _violation(
         f"stand-in cupy: {where} got a {type(value).__module__}.{type(value).__name__} "
         f"(Unsupported type, as in cupy). Device data and host arrays do not mix: move the host "

@@ -88,10 +88,14 @@ class _Batch:  # what TranslationTask.batches yields: host arrays
 
 
 def train_step(name, device):
+    """One step with SGD: its update is proportional to the gradient, so a gradient that is exactly
+    zero in exact arithmetic (BERT's and BART's key biases: softmax ignores a constant added to a
+    row) stays rounding noise. Adam would scale that noise up to a full step of lr, differently on
+    each device; test_optim_device.py checks Adam on a model without such gradients."""
     build, loss_fn = MODELS[name]
     mg.manual_seed(0)
     model = build().to(device)
-    opt = optim.AdamW(model.parameters(), lr=1e-2)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     loss = loss_fn(model, device)
     loss.backward()
     grads = {f"grad_{n}": p.grad for n, p in model.named_parameters() if p.grad is not None}

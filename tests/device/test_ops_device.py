@@ -187,3 +187,25 @@ def test_op_forward_and_backward_copy_nothing_between_host_and_device(name, devi
     with standin.transfers() as log:
         (fn(*xs) * R).sum().backward()
     assert log.to_device == [] and log.to_host == SYNCS_BY_DESIGN.get(name, []), log
+
+
+def test_indexing_a_device_tensor_with_host_indices_moves_them_once(device, same_on_device):
+    """Lists and numpy arrays inside an index cross to the tensor's device (as PyTorch moves a CPU
+    index to the GPU); a numpy index meeting device data would be a host/device mix."""
+
+    def run(dev):
+        x = mg.tensor(f64(4, 5), device=dev, requires_grad=True)
+        y = x[[0, 2, 2]] * 2.0 + x[np.array([1, 1, 3]), 1:].sum(-1, keepdim=True) + x[np.array([True, False, True, True])][0]
+        z = x * 1.0
+        z[[0, 3], np.array([1, 4])] = 0.0
+        (y.sum() + z.sum()).backward()
+        return {"out": y, "z": z, "grad_x": x.grad}
+
+    same_on_device(run)
+
+
+def test_gradcheck_and_gradgradcheck_run_on_the_device(device):
+    x = mg.tensor(f64(2, 3), device=device, requires_grad=True)
+    w = mg.tensor(f64(3, 2, seed=1), device=device, requires_grad=True)
+    assert mg.gradcheck(lambda x, w: (x @ w).tanh().softmax(-1), (x, w))
+    assert mg.gradgradcheck(lambda x, w: (x @ w).tanh().softmax(-1), (x, w))
