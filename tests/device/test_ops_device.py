@@ -59,7 +59,7 @@ CASES = {
     "cat_pad": (lambda x, y: mg.cat([x, y], dim=1).pad((1, 2, 0, 1), value=0.5), [f64(2, 3), f64(2, 2, seed=1)],
                 {"Cat", "Pad"}),
     "tril_triu": (lambda x: x.tril() + x.triu(1) * 2.0, [f64(2, 4, 4)], {"Tril", "Triu"}),
-    "getitem": (lambda x, i: x[1:, ::2] .sum() + x[i].sum(dim=0) + x[x > 0].sum(), [f64(3, 4), ids(3, 5)],
+    "getitem": (lambda x, i: x[1:, ::2].sum() + x[i].sum(dim=0) + x[x > 0].sum(), [f64(3, 4), ids(3, 5)],
                 {"GetItem", "IndexAccumulate"}),
     "setitem": (lambda x, y: _setitem(x, y), [f64(3, 4), f64(2, seed=1)], {"SetItem"}),
     "gather": (lambda x, i: x.gather(1, i), [f64(3, 5), ids(5, 3, 4)], {"Gather", "ScatterAdd"}),
