@@ -315,7 +315,8 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
         return logits.argmax(axis=-1)
     logits = logits / temperature
     if top_k is not None and top_k < logits.shape[-1]:
-        kth = xp.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]
+        k = logits.shape[-1] - top_k  # the top_k-th largest value sits at sorted position V - top_k
+        kth = xp.partition(logits, k, axis=-1)[:, k][:, None]
         logits = xp.where(logits < kth, -np.inf, logits)
     probs = xp.exp(logits - logits.max(axis=-1, keepdims=True))
     probs /= probs.sum(axis=-1, keepdims=True)

@@ -221,7 +221,10 @@ class ScatterAdd(Function):
         xp = xp_of(g)
         ctx.dim, ctx.index = dim, index
         out = xp.zeros(shape, dtype=g.dtype)
-        coords = list(xp.indices(index.shape, sparse=True))
+        # each other dim's coordinates as an arange shaped to broadcast (numpy's sparse indices,
+        # which cupy's indices() does not offer)
+        coords = [xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
+                  for d, n in enumerate(index.shape)]
         coords[dim] = index
         scatter_add(out, tuple(coords), g)
         return out

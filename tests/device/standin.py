@@ -306,8 +306,15 @@ _install_operators()
 
 
 # -- the module ------------------------------------------------------------------------------------
+# numpy arguments that cupy's functions lack: using one fails on a GPU, so it fails here too
+_UNSUPPORTED = {"indices": {"sparse"}}
+
+
 def _function(name, fn):
     def call(*args, **kwargs):
+        lacking = _UNSUPPORTED.get(name, set()) & set(kwargs)
+        if lacking:
+            raise _violation(f"cupy.{name} has no argument {sorted(lacking)[0]!r} (numpy's has; stand-in cupy)")
         args = _unwrap(args, f"cupy.{name}")
         kwargs = {k: _unwrap(v, f"cupy.{name}") for k, v in kwargs.items()}
         return _wrap(fn(*args, **kwargs))
