@@ -12,7 +12,10 @@ towards numpy, and one rule more:
   happens to accept a numpy array's `.data`, a memoryview, where it then multiplies);
 * stricter than cupy: a numpy function applied to device data raises too (`np.exp(d)`,
   `np.where(d, ...)`), where cupy would dispatch it back to itself and hide the numpy call;
-* only functions that cupy has are here (`_FUNCTIONS`); anything else is an AttributeError;
+* only functions that cupy has are here (`_FUNCTIONS`), without the numpy arguments cupy lacks
+  (`_UNSUPPORTED`); anything else fails, as it would on a GPU;
+* an out-of-range integer index wraps around, as cupy's do, where numpy would raise: a missing
+  range check shows up as a wrong value here too;
 * random numbers come from `cupy.random.default_rng(seed)` with cupy's Generator methods only,
   drawn "on the device" (a stream of their own: not the CPU's numbers for the same seed);
 * every copy between host and device is recorded (`transfers()`), so a test can assert that a
@@ -36,14 +39,14 @@ import numpy as np
 # cupy functions the stand-in offers (the ones minigrad uses, each in cupy 13/14's API; numpy does
 # the work). A name cupy lacks must fail here as it would on a GPU.
 _FUNCTIONS = frozenset("""
-    abs add all allclose amax amin any arange argmax argmin argpartition argsort array
-    ascontiguousarray asarray broadcast_shapes broadcast_to ceil clip concatenate copy cos count_nonzero cumsum
-    divide empty empty_like equal exp expand_dims expm1 eye flatnonzero floor full full_like
-    greater greater_equal indices isfinite isinf isnan isneginf less less_equal linspace log log1p
-    logical_and logical_not logical_or matmul maximum mean minimum moveaxis multiply negative
-    nonzero not_equal ones ones_like pad partition power put_along_axis repeat reshape round
-    searchsorted sign sin sort sqrt square squeeze stack subtract sum swapaxes take
-    take_along_axis tanh tile transpose tril triu where zeros zeros_like
+    abs add all allclose amax amin any arange argmax argmin argpartition argsort array asarray
+    ascontiguousarray broadcast_shapes broadcast_to ceil clip concatenate copy cos count_nonzero
+    cumsum divide empty empty_like equal exp expand_dims expm1 eye flatnonzero floor full
+    full_like greater greater_equal indices isfinite isinf isnan isneginf less less_equal
+    linspace log log1p logical_and logical_not logical_or matmul maximum mean minimum moveaxis
+    multiply negative nonzero not_equal ones ones_like pad partition power put_along_axis repeat
+    reshape round searchsorted sign sin sort sqrt square squeeze stack subtract sum swapaxes
+    take take_along_axis tanh tile transpose tril triu where zeros zeros_like
 """.split())
 _PASS_THROUGH = frozenset("""
     dtype float16 float32 float64 int8 int16 int32 int64 uint8 uint32 uint64 bool_ integer
@@ -414,9 +417,10 @@ def _scatter_add(a, slices, value):
 
 
 def _special(name):
-    import scipy.special
+    """cupyx.scipy.special.erf / erfc: the CPU's exact ones (scipy's, or math's without scipy)."""
+    from minigrad import backend
 
-    return lambda x: ndarray(getattr(scipy.special, name)(_unwrap(x, f"cupyx.scipy.special.{name}")))
+    return lambda x: ndarray(getattr(backend, name)(_unwrap(x, f"cupyx.scipy.special.{name}")))
 
 
 cupy = _Cupy()
