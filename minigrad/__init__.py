@@ -15,7 +15,7 @@ from . import autograd
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import cuda_is_available
 from .creation import (
-    arange, empty, empty_like, eye, from_numpy, full, full_like, linspace, multinomial, ones,
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, multinomial, ones,
     ones_like, rand, rand_like, randint, randn, randn_like, randperm, zeros, zeros_like,
 )
 from .gradcheck import gradcheck, gradgradcheck

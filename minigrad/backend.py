@@ -3,28 +3,45 @@
 This is the only module that imports cupy, and it does so lazily: a machine without cupy
 (or without a GPU) never touches it. Every op asks `xp_of(array)` for the array module of
 its inputs instead of calling `np.` on tensor data, so the same code runs on both.
+
+Tests make "cuda" mean a strict stand-in for cupy (`use_device_modules`, tests/device/), so that
+the device path runs in CI without a GPU.
 """
 from __future__ import annotations
 
 import numpy as np
 
 _cupy = None
+_cupyx = None
 _cupy_checked = False
 
 
 def cupy_module():
     """The cupy module if it imports and sees a GPU, else None (checked once)."""
-    global _cupy, _cupy_checked
+    global _cupy, _cupyx, _cupy_checked
     if not _cupy_checked:
         _cupy_checked = True
         try:
             import cupy  # noqa: PLC0415  (lazy on purpose)
+            import cupyx  # noqa: PLC0415
+            import cupyx.scipy.special  # noqa: F401, PLC0415
 
             cupy.cuda.runtime.getDeviceCount()
-            _cupy = cupy
+            _cupy, _cupyx = cupy, cupyx
         except Exception:  # no cupy, no driver, no device: all mean "CPU only"
-            _cupy = None
+            _cupy = _cupyx = None
     return _cupy
+
+
+def use_device_modules(cupy, cupyx):
+    """Make "cuda" mean these modules (a cupy-like array module and its cupyx); returns the
+    previous pair, to put back afterwards. For tests: the strict stand-in in tests/device/.
+    (None, None) means "no GPU". The numpy path never looks here, so it costs nothing."""
+    global _cupy, _cupyx
+    cupy_module()  # settle the real one first, so that putting it back does not probe again
+    previous = (_cupy, _cupyx)
+    _cupy, _cupyx = cupy, cupyx
+    return previous
 
 
 def cuda_is_available() -> bool:
@@ -82,6 +99,8 @@ def to_device(array, device):
     if device_of(array) == device:
         return array
     if device == "cpu":
+        if _pending:
+            settle_checks()
         return array.get()
     return xp_for("cuda").asarray(array)
 
@@ -90,15 +109,60 @@ def to_numpy(array) -> np.ndarray:
     return array if isinstance(array, np.ndarray) else to_device(array, "cpu")
 
 
+def item(array):
+    """The one value of an array as a Python number (for device data: a copy to the host)."""
+    if _pending:
+        settle_checks()
+    return array.item()
+
+
+# -- checks of device data that do not make the host wait ---------------------------------------
+_pending: list = []  # (lowest, highest, size, message, error) of index arrays on the device, unread
+_MAX_PENDING = 256
+
+
+def check_index_range(index, size, message, error=IndexError):
+    """Raise `error` unless every entry of the integer array `index` lies in [0, size);
+    message(bad) gives the error's text for an offending value (name the op and the fix).
+
+    On the CPU the check runs at once. On a GPU, reading index.min() would make the host wait
+    for the device at every step, so the check is queued instead (its min and max stay on the
+    device) and settled where values come back to the host anyway: the next `to_device(..,
+    "cpu")` or `item` (loss.item(), .numpy()), or after 256 queued checks. A bad index then
+    raises there, naming the op; it is never used silently (cupy would wrap it around)."""
+    if index.size == 0:
+        return
+    if xp_of(index) is np:
+        lo, hi = int(index.min()), int(index.max())
+        if lo < 0 or hi >= size:
+            raise error(message(lo if lo < 0 else hi))
+        return
+    _pending.append((index.min(), index.max(), size, message, error))
+    if len(_pending) >= _MAX_PENDING:
+        settle_checks()
+
+
+def settle_checks():
+    """Read the queued device checks (one small copy to the host) and raise the first failure."""
+    checks = _pending[:]
+    _pending.clear()
+    if not checks:
+        return
+    xp = xp_of(checks[0][0])
+    bounds = xp.stack([xp.stack([lo, hi]).astype(np.int64) for lo, hi, *_ in checks]).get()
+    for (lo, hi), (_, _, size, message, error) in zip(bounds.tolist(), checks):
+        if lo < 0 or hi >= size:
+            raise error(message(lo if lo < 0 else hi) + " (checked on the device without waiting for it, "
+                        "so this surfaced where values were next copied to the host)")
+
+
 def _special(name: str, array):
     """scipy.special's `name` (erf, erfc) on an array of either device, in the array's dtype.
 
     cupy brings its own (cupyx); on the CPU scipy's is exact, and without scipy a per-element
     math.erf / math.erfc is exact but slow (scipy is an optional speed-up, not a dependency)."""
-    if xp_of(array) is not np:  # pragma: no cover - needs a GPU
-        import cupyx.scipy.special  # noqa: PLC0415
-
-        return getattr(cupyx.scipy.special, name)(array)
+    if xp_of(array) is not np:
+        return getattr(_cupyx.scipy.special, name)(array)
     try:
         import scipy.special  # noqa: PLC0415
     except ImportError:
@@ -133,10 +197,8 @@ def scatter_add(target, indices, values):
             _add_rows(target, indices, values)
         else:
             np.add.at(target, indices, values)
-    else:  # pragma: no cover - needs a GPU
-        import cupyx  # noqa: PLC0415
-
-        cupyx.scatter_add(target, indices, values)
+    else:
+        _cupyx.scatter_add(target, indices, values)
     return target
 
 

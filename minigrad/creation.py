@@ -58,40 +58,49 @@ def eye(n, m=None, dtype=None, device=None, requires_grad=False):
 
 
 def randn(*shape, dtype=None, device=None, requires_grad=False, generator=None):
-    """Standard normal draws from the seeded generator (see minigrad.manual_seed)."""
-    arr = get_rng(generator).standard_normal(_shape_arg(shape), dtype=np.float64).astype(_float(dtype))
-    return _finish(arr, device, requires_grad)
+    """Standard normal draws from the seeded generator (see minigrad.manual_seed), on the device."""
+    xp = xp_for(device)
+    arr = get_rng(generator, xp).standard_normal(_shape_arg(shape), dtype=np.float64).astype(_float(dtype))
+    return _finish(arr, None, requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False, generator=None):
     """Uniform draws in [0, 1)."""
-    arr = get_rng(generator).random(_shape_arg(shape), dtype=np.float64).astype(_float(dtype))
-    return _finish(arr, device, requires_grad)
+    xp = xp_for(device)
+    arr = get_rng(generator, xp).random(_shape_arg(shape), dtype=np.float64).astype(_float(dtype))
+    return _finish(arr, None, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
     """Integers in [low, high) (or [0, low) with one bound), int64 by default."""
     if high is None:
         low, high = 0, low
-    arr = get_rng(generator).integers(low, high, size=_shape_arg((size,)), dtype=np.int64)
-    return _finish(arr.astype(dtype or np.int64), device, False)
+    xp = xp_for(device)
+    arr = get_rng(generator, xp).integers(low, high, size=_shape_arg((size,)), dtype=np.int64)
+    return _finish(arr.astype(dtype or np.int64), None, False)
 
 
 def randperm(n, device=None, generator=None):
-    return _finish(get_rng(generator).permutation(n).astype(np.int64), device, False)
+    xp = xp_for(device)
+    rng = get_rng(generator, xp)
+    if xp is np:
+        return _finish(rng.permutation(n).astype(np.int64), None, False)
+    # cupy's Generator has no permutation: the order of n uniform draws is a uniform permutation
+    return _finish(xp.argsort(rng.random(n)).astype(np.int64), None, False)
 
 
 def multinomial(probs, num_samples=1, generator=None):
-    """Draw class indices from each row of (unnormalised) probabilities; no gradient."""
-    p = probs.numpy().astype(np.float64)
+    """Draw class indices from each row of (unnormalised) probabilities, on their device; no gradient."""
+    xp = probs.xp
+    p = probs.data.astype(np.float64)
     p2 = p.reshape(-1, p.shape[-1])
     p2 = p2 / p2.sum(axis=1, keepdims=True)
-    rng = get_rng(generator)
+    rng = get_rng(generator, xp)
     # inverse-CDF sampling, one uniform number per draw
-    cdf = np.cumsum(p2, axis=1)
+    cdf = xp.cumsum(p2, axis=1)
     u = rng.random((p2.shape[0], num_samples))
-    out = np.minimum((cdf[:, None, :] < u[:, :, None]).sum(axis=2), p2.shape[1] - 1)
-    return _finish(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64), probs.device, False)
+    out = xp.minimum((cdf[:, None, :] < u[:, :, None]).sum(axis=2), p2.shape[1] - 1)
+    return _finish(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64), None, False)
 
 
 def _like(t, dtype, device):
@@ -124,6 +133,18 @@ def randn_like(t, dtype=None, device=None, requires_grad=False, generator=None):
 def rand_like(t, dtype=None, device=None, requires_grad=False, generator=None):
     dtype, device = _like(t, dtype, device)
     return rand(t.shape, dtype=dtype, device=device, requires_grad=requires_grad, generator=generator)
+
+
+def as_tensor(data, dtype=None, device=None):
+    """data as a Tensor of that dtype on that device, copying only what must change (PyTorch's
+    torch.as_tensor): a Tensor already there is returned as it is, a numpy array on the CPU is
+    shared, host data for a GPU crosses once. Models use it for ids that arrive as lists or arrays."""
+    if isinstance(data, Tensor):
+        return data.to(device=device, dtype=dtype)
+    on_cpu = device is None or normalize_device(device) == "cpu"
+    if on_cpu and isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype):
+        return Tensor._make(data, False, None)
+    return Tensor(data, dtype=dtype, device=device)
 
 
 def from_numpy(array):

@@ -48,7 +48,7 @@ def _analytical_jacobian(fn, inputs, wrt):
         for e in range(out.data.size):
             grad_outputs = []
             for oj, o in enumerate(outs):
-                g = np.zeros(o.shape, dtype=o.dtype)
+                g = o.xp.zeros(o.shape, dtype=o.dtype)  # on the output's device
                 if oj == oi:
                     g.reshape(-1)[e] = 1
                 grad_outputs.append(Tensor._make(g, False, None))
@@ -99,7 +99,8 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     outs = _outputs(fn, inputs)
     rng = np.random.default_rng(seed)
     if grad_outputs is None:
-        grad_outputs = [Tensor(rng.standard_normal(o.shape), dtype=o.dtype, requires_grad=True) for o in outs]
+        grad_outputs = [Tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=o.device, requires_grad=True)
+                        for o in outs]
     n_in = len(inputs)
     wrt = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import to_numpy, xp_of
+
 
 class CheckpointError(ValueError):
     """A file that is not a valid safetensors checkpoint (truncated, corrupted, or another format)."""
@@ -43,8 +45,8 @@ def _to_numpy(name: str, value) -> np.ndarray:
         array = value
     elif hasattr(value, "numpy") and callable(value.numpy):  # minigrad.Tensor (on any device)
         array = value.numpy()
-    elif hasattr(value, "get") and callable(value.get) and hasattr(value, "__cuda_array_interface__"):
-        array = value.get()  # a bare cupy array: copy to the host
+    elif xp_of(value) is not np:
+        array = to_numpy(value)  # a bare device array: copy to the host
     elif isinstance(value, np.generic):
         array = np.asarray(value)
     else:

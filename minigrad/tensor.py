@@ -19,6 +19,7 @@ import numpy as np
 
 from . import autograd
 from .backend import as_array, device_of, normalize_device, to_device, to_numpy, xp_for, xp_of
+from .backend import item as backend_item
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 _Handle = autograd._Handle
@@ -134,7 +135,7 @@ class Tensor:
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item: only a tensor with one element can be converted to a number, got shape {self.shape}")
-        return self.data.item()
+        return backend_item(self.data)
 
     def numpy(self):
         """The values as a numpy array (copied from the GPU when needed); no gradient flows."""
@@ -160,7 +161,7 @@ class Tensor:
             raise RuntimeError(
                 f"the truth value of a tensor with {self.data.size} elements is ambiguous; use .any() or .all()"
             )
-        return bool(self.data)
+        return bool(backend_item(self.data))
 
     def __float__(self):
         return float(self.item())
@@ -702,10 +703,10 @@ class Tensor:
 
     # -- indexing -------------------------------------------------------------------------------
     def __getitem__(self, index):
-        return S.GetItem.apply(self, _index_arg(index))
+        return S.GetItem.apply(self, _index_arg(index, self.data))
 
     def __setitem__(self, index, value):
-        index = _index_arg(index)
+        index = _index_arg(index, self.data)
         value = self._other(value)
         if isinstance(value, Tensor) and value.dtype != self.dtype:
             value = value.type(self.dtype)
@@ -928,8 +929,9 @@ class Tensor:
         from .random import get_rng
 
         self._check_inplace("uniform_")
-        vals = get_rng(generator).uniform(a, b, size=self.shape).astype(self.dtype)
-        self.data[...] = to_device(vals, self.device)
+        # drawn where the tensor lives (cupy's generator on a GPU): nothing crosses the bus
+        vals = get_rng(generator, self.xp).uniform(a, b, size=self.shape).astype(self.dtype)
+        self.data[...] = vals
         self._version[0] += 1
         return self
 
@@ -937,8 +939,9 @@ class Tensor:
         from .random import get_rng
 
         self._check_inplace("normal_")
-        vals = get_rng(generator).normal(mean, std, size=self.shape).astype(self.dtype)
-        self.data[...] = to_device(vals, self.device)
+        # mean + std * z: what numpy's normal() computes, and cupy's Generator has no normal()
+        z = get_rng(generator, self.xp).standard_normal(self.shape)
+        self.data[...] = (z * std + mean).astype(self.dtype)
         self._version[0] += 1
         return self
 
@@ -980,14 +983,17 @@ def _as_mask(mask, op):
     return m
 
 
-def _index_arg(index):
-    """Tensors inside an index become arrays; lists become integer (or bool) arrays."""
+def _index_arg(index, data):
+    """Tensors inside an index become arrays; lists become integer (or bool) arrays; on a GPU,
+    host index arrays move to the indexed data's device (numpy arrays must not meet cupy's)."""
     if isinstance(index, tuple):
-        return tuple(_index_arg(i) for i in index)
+        return tuple(_index_arg(i, data) for i in index)
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
-        return np.asarray(index)
+        index = np.asarray(index)
+    if isinstance(index, np.ndarray) and not isinstance(data, np.ndarray):
+        return to_device(index, device_of(data))
     return index
 
 

@@ -30,9 +30,12 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
 from minigrad.nn import init
+from minigrad.backend import to_numpy, xp_of
 from minigrad.nn.attention import KVCache, causal_bias
+from minigrad.ops._util import const
 
 from . import _hf
+from ._hf import padding_bias, token_ids
 
 IGNORE_INDEX = -100
 POSITION_OFFSET = 2  # BartLearnedPositionalEmbedding: position i is row i + 2
@@ -83,30 +86,14 @@ class BartConfig:
         return asdict(self)
 
 
-def _ids(x, who, name):
-    arr = x.numpy() if isinstance(x, mg.Tensor) else np.asarray(x)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or (arr.size and arr.dtype.kind not in "iub"):
-        raise ValueError(f"{who}: {name} must be integers of shape (batch, seq_len), got shape {arr.shape} and "
-                         f"dtype {arr.dtype}")
-    return arr.astype(np.int64, copy=False)
-
-
-def padding_bias(attention_mask, dtype=np.float32):
-    """(B, S) with 1 = token, 0 = padding -> additive (B, 1, 1, S): 0 to attend, -inf to ignore."""
-    keep = np.asarray(attention_mask).astype(bool)
-    return np.where(keep, 0.0, -np.inf).astype(dtype)[:, None, None, :]
-
-
-def shift_tokens_right(labels, pad_token_id: int, decoder_start_token_id: int) -> np.ndarray:
-    """Decoder inputs for teacher forcing: [start] + labels[:-1], with ignored labels (-100) read as padding."""
-    labels = np.asarray(labels)
-    out = np.empty_like(labels)
-    out[:, 0] = decoder_start_token_id
-    out[:, 1:] = labels[:, :-1]
-    out[out == IGNORE_INDEX] = pad_token_id
-    return out
+def shift_tokens_right(labels, pad_token_id: int, decoder_start_token_id: int):
+    """Decoder inputs for teacher forcing: [start] + labels[:-1], with ignored labels (-100) read as
+    padding (an array of either device, or anything numpy reads)."""
+    labels = labels if xp_of(labels) is not np else np.asarray(labels)
+    xp = xp_of(labels)
+    out = xp.concatenate([xp.full((labels.shape[0], 1), decoder_start_token_id, dtype=labels.dtype),
+                          labels[:, :-1]], axis=1)
+    return xp.where(out == IGNORE_INDEX, pad_token_id, out)
 
 
 # ---------------------------------------------------------------------- layers
@@ -121,8 +108,8 @@ class BartLearnedPositionalEmbedding(nn.Embedding):
         if last > self.num_embeddings:
             raise ValueError(f"BartLearnedPositionalEmbedding: position {past_length + seq_len - 1} is beyond "
                              f"max_position_embeddings={self.num_embeddings - POSITION_OFFSET}; shorten the input")
-        positions = mg.tensor(np.arange(past_length + POSITION_OFFSET, last, dtype=np.int64), device=self.weight.device)
-        return F.embedding(positions, self.weight)
+        positions = self.weight.xp.arange(past_length + POSITION_OFFSET, last, dtype=np.int64)  # made there
+        return F.embedding(const(positions), self.weight)
 
 
 class BartAttention(nn.Module):
@@ -225,12 +212,10 @@ class BartEncoder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, input_ids, attention_mask=None):
-        ids = mg.tensor(input_ids, device=self.embed_tokens.weight.device)
-        x = self.embed_tokens(ids) * self.embed_scale + self.embed_positions(input_ids.shape[1])
+        """input_ids (and attention_mask): int tensors on the model's device (see BART.encode)."""
+        x = self.embed_tokens(input_ids) * self.embed_scale + self.embed_positions(input_ids.shape[1])
         x = self.dropout(self.layernorm_embedding(x))
-        bias = None
-        if attention_mask is not None and not np.all(attention_mask):
-            bias = mg.tensor(padding_bias(attention_mask, x.dtype), device=x.device)
+        bias = padding_bias(attention_mask, x.dtype) if attention_mask is not None else None
         for layer in self.layers:
             x = layer(x, bias)
         return x
@@ -248,20 +233,20 @@ class BartDecoder(nn.Module):
 
     def forward(self, decoder_input_ids, encoder_hidden_states, encoder_attention_mask=None,
                 decoder_attention_mask=None, kv_cache=None):
+        """decoder_input_ids and the masks: int tensors on the model's device (see BART.decode)."""
         past = kv_cache.seq_len if kv_cache is not None else 0
         B, T = decoder_input_ids.shape
-        ids = mg.tensor(decoder_input_ids, device=self.embed_tokens.weight.device)
-        y = self.embed_tokens(ids) * self.embed_scale + self.embed_positions(T, past)
+        y = self.embed_tokens(decoder_input_ids) * self.embed_scale + self.embed_positions(T, past)
         y = self.dropout(self.layernorm_embedding(y))
         dtype = y.dtype
         # position t sees the cached positions and itself and before: (T, past + T), broadcast over batch/heads
-        self_bias = causal_bias(T, past + T, dtype)
-        if decoder_attention_mask is not None and not np.all(decoder_attention_mask):
-            self_bias = self_bias + padding_bias(decoder_attention_mask, dtype)
-        self_bias = mg.tensor(self_bias, device=y.device) if T > 1 or decoder_attention_mask is not None else None
-        cross_bias = None
-        if encoder_attention_mask is not None and not np.all(encoder_attention_mask):
-            cross_bias = mg.tensor(padding_bias(encoder_attention_mask, dtype), device=y.device)
+        pad = padding_bias(decoder_attention_mask, dtype) if decoder_attention_mask is not None else None
+        self_bias = None  # a single new position sees every cached one: nothing to mask
+        if T > 1 or pad is not None:
+            self_bias = const(causal_bias(T, past + T, dtype, y.xp))
+            if pad is not None:
+                self_bias = self_bias + pad
+        cross_bias = padding_bias(encoder_attention_mask, dtype) if encoder_attention_mask is not None else None
         for layer in self.layers:
             y = layer(y, encoder_hidden_states, self_bias, cross_bias, kv_cache)
         return y
@@ -304,24 +289,30 @@ class BartForConditionalGeneration(nn.Module):
                         module.weight.data[module.padding_idx] = 0
 
     # -- the two halves -------------------------------------------------------------------------
+    def _ids(self, x, name):
+        return token_ids(x, type(self).__name__, name, self.model.shared.weight.device)
+
     def encode(self, input_ids, attention_mask=None):
         who = type(self).__name__
-        input_ids = _ids(input_ids, who, "input_ids")
+        input_ids = self._ids(input_ids, "input_ids")
         if attention_mask is not None:
-            attention_mask = _ids(attention_mask, who, "attention_mask")
+            attention_mask = self._ids(attention_mask, "attention_mask")
             if attention_mask.shape != input_ids.shape:
-                raise ValueError(f"{who}: attention_mask {attention_mask.shape} must match input_ids {input_ids.shape}")
+                raise ValueError(f"{who}: attention_mask {tuple(attention_mask.shape)} must match input_ids "
+                                 f"{tuple(input_ids.shape)}")
         return self.model.encoder(input_ids, attention_mask)
 
     def decode(self, decoder_input_ids, encoder_hidden_states, attention_mask=None, decoder_attention_mask=None,
                kv_cache=None):
         who = type(self).__name__
-        decoder_input_ids = _ids(decoder_input_ids, who, "decoder_input_ids")
+        decoder_input_ids = self._ids(decoder_input_ids, "decoder_input_ids")
         if decoder_input_ids.shape[0] != encoder_hidden_states.shape[0]:
             raise ValueError(f"{who}: decoder_input_ids has batch {decoder_input_ids.shape[0]} but the encoder "
                              f"output has batch {encoder_hidden_states.shape[0]}")
         if attention_mask is not None:
-            attention_mask = _ids(attention_mask, who, "attention_mask")
+            attention_mask = self._ids(attention_mask, "attention_mask")
+        if decoder_attention_mask is not None:
+            decoder_attention_mask = self._ids(decoder_attention_mask, "decoder_attention_mask")
         y = self.model.decoder(decoder_input_ids, encoder_hidden_states, attention_mask, decoder_attention_mask,
                                kv_cache)
         return F.linear(y, self.model.shared.weight) + self.final_logits_bias  # tied output layer
@@ -330,18 +321,19 @@ class BartForConditionalGeneration(nn.Module):
                 labels=None, encoder_outputs=None):
         who = type(self).__name__
         if labels is not None:
-            labels = _ids(labels, who, "labels")
+            labels = self._ids(labels, "labels")
             if decoder_input_ids is None:
-                decoder_input_ids = shift_tokens_right(labels, self.config.pad_token_id,
-                                                       self.config.decoder_start_token_id)
+                decoder_input_ids = const(shift_tokens_right(labels.data, self.config.pad_token_id,
+                                                             self.config.decoder_start_token_id))
         if decoder_input_ids is None:
             raise ValueError(f"{who}: pass decoder_input_ids, or labels to derive them from")
+        if attention_mask is not None:  # read by the encoder and the decoder: it crosses once
+            attention_mask = self._ids(attention_mask, "attention_mask")
         h = encoder_outputs if encoder_outputs is not None else self.encode(input_ids, attention_mask)
         logits = self.decode(decoder_input_ids, h, attention_mask, decoder_attention_mask)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                   mg.tensor(labels.reshape(-1), device=logits.device), ignore_index=IGNORE_INDEX)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
         return logits, loss
 
     # -- greedy decoding ---------------------------------------------------------------------------
@@ -366,28 +358,31 @@ class BartForConditionalGeneration(nn.Module):
             max_new_tokens = max_length - 1
         was = self.training
         self.eval()
-        input_ids = _ids(input_ids, type(self).__name__, "input_ids")
+        input_ids = self._ids(input_ids, "input_ids")
+        if attention_mask is not None:
+            attention_mask = self._ids(attention_mask, "attention_mask")
         h = self.encode(input_ids, attention_mask)
-        B = input_ids.shape[0]
-        out = np.full((B, 1), start, dtype=np.int64)
-        done = np.zeros(B, dtype=bool)
+        B, xp = input_ids.shape[0], input_ids.xp
+        # the ids stay on the model's device; the host reads one flag a step and the ids at the end
+        out = xp.full((B, 1), start, dtype=np.int64)
+        done = xp.zeros(B, dtype=bool)
         cache = KVCache() if use_cache else None
         for step in range(max_new_tokens):
             step_input = out[:, -1:] if use_cache else out
-            logits = self.decode(step_input, h, attention_mask, kv_cache=cache).numpy()[:, -1, :]
+            logits = self.decode(const(step_input), h, attention_mask, kv_cache=cache).data[:, -1, :]
             if forced_bos is not None and step == 0:
-                nxt = np.full(B, forced_bos, dtype=np.int64)
+                nxt = xp.full(B, forced_bos, dtype=np.int64)
             elif forced_eos is not None and step == max_new_tokens - 1:
-                nxt = np.full(B, forced_eos, dtype=np.int64)
+                nxt = xp.full(B, forced_eos, dtype=np.int64)
             else:
                 nxt = logits.argmax(-1)
-            nxt = np.where(done, pad, nxt)
-            out = np.concatenate([out, nxt[:, None]], axis=1)
+            nxt = xp.where(done, pad, nxt)
+            out = xp.concatenate([out, nxt[:, None]], axis=1)
             done |= nxt == eos
             if done.all():
                 break
         self.train(was)
-        return out
+        return to_numpy(out)
 
     # -- checkpoints -------------------------------------------------------------------------------
     @classmethod

@@ -30,8 +30,10 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
 from minigrad.nn import init
+from minigrad.ops._util import const
 
 from . import _hf
+from ._hf import padding_bias, token_ids
 
 IGNORE_INDEX = -100  # labels at positions that carry no loss (PyTorch's and transformers' convention)
 
@@ -101,12 +103,12 @@ class BertEmbeddings(nn.Module):
             raise ValueError(f"BertEmbeddings: a sequence of {T} tokens is longer than max_position_embeddings="
                              f"{self.position_embeddings.num_embeddings}; truncate it (tokenizer max_length=...)")
         device = self.word_embeddings.weight.device  # ids go where the tables are (numpy or cupy)
-        if position_ids is None:
-            position_ids = np.arange(T, dtype=np.int64)[None, :]
-        if token_type_ids is None:
-            token_type_ids = np.zeros(input_ids.shape, dtype=np.int64)
-        input_ids, position_ids, token_type_ids = (mg.tensor(_ids(i, "BertEmbeddings", "ids"), device=device)
-                                                   for i in (input_ids, position_ids, token_type_ids))
+        input_ids = token_ids(input_ids, "BertEmbeddings", "input_ids", device)
+        xp = input_ids.xp  # default positions and segments are made on the device, not sent there
+        position_ids = (const(xp.arange(T, dtype=np.int64)[None, :]) if position_ids is None
+                        else token_ids(position_ids, "BertEmbeddings", "position_ids", device))
+        token_type_ids = (const(xp.zeros(input_ids.shape, dtype=np.int64)) if token_type_ids is None
+                          else token_ids(token_type_ids, "BertEmbeddings", "token_type_ids", device))
         x = (self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
              + self.token_type_embeddings(token_type_ids))
         return self.dropout(self.LayerNorm(x))
@@ -220,27 +222,6 @@ class BertPooler(nn.Module):
         return self.dense(hidden_states[:, 0]).tanh()
 
 
-def _ids(x, who, name):
-    """Token ids (list, numpy array or Tensor) -> a 2-D int64 numpy array (batch, seq)."""
-    arr = x.numpy() if isinstance(x, mg.Tensor) else np.asarray(x)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or (arr.size and arr.dtype.kind not in "iub"):
-        raise ValueError(f"{who}: {name} must be integers of shape (batch, seq_len), got shape {arr.shape} and "
-                         f"dtype {arr.dtype}")
-    return arr.astype(np.int64, copy=False)
-
-
-def attention_bias_from_mask(attention_mask, dtype=np.float32, device=None):
-    """(B, T) with 1 = real token, 0 = padding -> an additive (B, 1, 1, T) bias: 0 to attend, -inf to ignore.
-
-    transformers adds the dtype's most negative number instead of -inf; the softmax gives both
-    exactly zero weight, so the outputs agree."""
-    keep = np.asarray(attention_mask).astype(bool)
-    bias = np.where(keep, 0.0, -np.inf).astype(dtype)
-    return mg.tensor(bias[:, None, None, :], device=device)
-
-
 class BertPreTrainedModel(nn.Module):
     """Initialisation and checkpoint loading shared by the BERT models."""
 
@@ -336,18 +317,19 @@ class BertModel(BertPreTrainedModel):
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None):
         who = type(self).__name__
-        input_ids = _ids(input_ids, who, "input_ids")
+        device = self.embeddings.word_embeddings.weight.device
+        input_ids = token_ids(input_ids, who, "input_ids", device)
         bias = None
         if attention_mask is not None:
-            attention_mask = _ids(attention_mask, who, "attention_mask")
+            attention_mask = token_ids(attention_mask, who, "attention_mask", device)
             if attention_mask.shape != input_ids.shape:
-                raise ValueError(f"{who}: attention_mask of shape {attention_mask.shape} must match input_ids "
-                                 f"{input_ids.shape}")
-            if not attention_mask.all():  # nothing to mask: skip adding a bias of zeros
-                weight = self.embeddings.LayerNorm.weight
-                bias = attention_bias_from_mask(attention_mask, weight.dtype, weight.device)
+                raise ValueError(f"{who}: attention_mask of shape {tuple(attention_mask.shape)} must match input_ids "
+                                 f"{tuple(input_ids.shape)}")
+            # transformers adds the dtype's most negative number instead of -inf; the softmax gives
+            # both exactly zero weight, so the outputs agree
+            bias = padding_bias(attention_mask, self.embeddings.LayerNorm.weight.dtype)
         if token_type_ids is not None:
-            token_type_ids = _ids(token_type_ids, who, "token_type_ids")
+            token_type_ids = token_ids(token_type_ids, who, "token_type_ids", device)
         x = self.embeddings(input_ids, token_type_ids, position_ids)
         x = self.encoder(x, bias)
         return BertModelOutput(x, self.pooler(x) if self.pooler is not None else None)
@@ -364,8 +346,7 @@ class BertModel(BertPreTrainedModel):
 
 def mean_pool(last_hidden_state, attention_mask):
     """The average of the token vectors over the real tokens (sentence-transformers' mean pooling)."""
-    m = mg.tensor(np.asarray(attention_mask, dtype=last_hidden_state.dtype)[:, :, None],
-                  device=last_hidden_state.device)
+    m = mg.as_tensor(attention_mask, device=last_hidden_state.device).type(last_hidden_state.dtype).unsqueeze(-1)
     return (last_hidden_state * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
 
 
@@ -421,9 +402,8 @@ class BertForMaskedLM(BertPreTrainedModel):
         logits = self.cls(h)
         loss = None
         if labels is not None:
-            labels = _ids(labels, type(self).__name__, "labels")
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                   mg.tensor(labels.reshape(-1), device=logits.device), ignore_index=IGNORE_INDEX)
+            labels = token_ids(labels, type(self).__name__, "labels", logits.device)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
         return logits, loss
 
     def _map_checkpoint(self, state, who):
@@ -466,11 +446,11 @@ class BertForSequenceClassification(BertPreTrainedModel):
         logits = self.classifier(self.dropout(pooled))
         loss = None
         if labels is not None:
-            labels = np.asarray(labels.numpy() if isinstance(labels, mg.Tensor) else labels).reshape(-1)
+            labels = mg.as_tensor(labels if isinstance(labels, mg.Tensor) else np.asarray(labels)).reshape(-1)
             if labels.dtype.kind not in "iu" or labels.shape[0] != logits.shape[0]:
                 raise ValueError(f"{type(self).__name__}: labels must be {logits.shape[0]} integer class ids (one "
-                                 f"per sequence), got shape {labels.shape} and dtype {labels.dtype}")
-            loss = F.cross_entropy(logits, mg.tensor(labels.astype(np.int64), device=logits.device))
+                                 f"per sequence), got shape {tuple(labels.shape)} and dtype {labels.dtype}")
+            loss = F.cross_entropy(logits, labels.long().to(logits.device))
         return logits, loss
 
     def _map_checkpoint(self, state, who):

@@ -33,6 +33,7 @@ from minigrad.nn import functional as F
 from minigrad.nn.attention import KVCache, causal_bias
 from minigrad.ops._util import const
 from minigrad.optim import AdamW
+from minigrad.backend import to_numpy, xp_of
 from minigrad.random import get_rng
 
 
@@ -94,8 +95,8 @@ class CausalSelfAttention(nn.Module):
         if self.record_weights:  # the fused kernel keeps its weights to itself: recompute them to look
             bias = mask.data if mask is not None else causal_bias(T, k.shape[-2], q.dtype, q.xp)
             s = (q.data @ k.data.swapaxes(-1, -2)) / math.sqrt(C // H) + bias
-            w = np.exp(s - s.max(-1, keepdims=True))
-            self.last_weights = w / w.sum(-1, keepdims=True)
+            w = q.xp.exp(s - s.max(-1, keepdims=True))
+            self.last_weights = to_numpy(w / w.sum(-1, keepdims=True))  # to look at: on the host
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_dropout(self.c_proj(y))
 
@@ -170,7 +171,12 @@ class GPT(nn.Module):
 
     # -- forward ---------------------------------------------------------------------------------------
     def _check_idx(self, idx, offset):
-        idx = idx if isinstance(idx, mg.Tensor) else mg.tensor(np.asarray(idx), device=self.lm_head.weight.device)
+        """idx as a tensor, checked: 2-D integers that fit the block, ids inside the vocabulary.
+        Ids on the host (a list, an array, a CPU tensor) are checked there, before they cross to
+        the device; ids already on a GPU are checked on it by the embedding, queued without a sync
+        (backend.check_index_range), so a forward never waits for the device."""
+        if not isinstance(idx, mg.Tensor):
+            idx = mg.tensor(np.asarray(idx))
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
             raise ValueError(f"GPT.forward: idx must be a 2-D integer tensor (batch, time), got shape "
                              f"{tuple(idx.shape)} and dtype {idx.dtype}")
@@ -179,7 +185,7 @@ class GPT(nn.Module):
             raise ValueError(f"GPT.forward: cannot forward a sequence of length {offset + T}"
                              f"{f' ({offset} cached + {T} new)' if offset else ''}: block_size is only {block}. "
                              f"Crop the context to its last {block} tokens (generate() does this)")
-        if idx.numel():
+        if idx.device == "cpu" and idx.numel():
             lo, hi = int(idx.data.min()), int(idx.data.max())
             if lo < 0 or hi >= V:
                 raise ValueError(f"GPT.forward: token id {lo if lo < 0 else hi} is outside the vocabulary "
@@ -190,7 +196,7 @@ class GPT(nn.Module):
         """The last hidden states ln_f(x) (B, T, C), what the LM head reads (a reward model or a
         value head reads them too). With a `kv_cache`, idx holds only the new tokens."""
         offset = kv_cache.seq_len if kv_cache is not None else 0
-        idx = self._check_idx(idx, offset)
+        idx = self._check_idx(idx, offset).to(self.lm_head.weight.device)
         T = idx.shape[1]
         pos = self.lm_head.weight.xp.arange(offset, offset + T, dtype=np.int64)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(const(pos)))
@@ -216,8 +222,8 @@ class GPT(nn.Module):
 
     @mg.no_grad()
     def attention_maps(self, idx):
-        """The attention weights of every layer for idx (B, T): a list of (B, n_head, T, T) arrays,
-        row t = how much position t reads from each earlier position."""
+        """The attention weights of every layer for idx (B, T): a list of (B, n_head, T, T) numpy
+        arrays, row t = how much position t reads from each earlier position."""
         blocks = [b.attn for b in self.transformer.h]
         for a in blocks:
             a.record_weights = True
@@ -257,10 +263,14 @@ class GPT(nn.Module):
             raise ValueError(f"GPT.generate: top_k must be a positive integer or None, got {top_k}")
         if top_p is not None and not 0.0 < top_p <= 1.0:
             raise ValueError(f"GPT.generate: top_p must be in (0, 1] or None, got {top_p}")
-        out = (idx.numpy() if isinstance(idx, mg.Tensor) else np.asarray(idx)).astype(np.int64)
-        self._check_idx(out[:, -self.config.block_size:], 0)
-        rng = get_rng(generator)
         block = self.config.block_size
+        ids = idx if isinstance(idx, mg.Tensor) else mg.tensor(np.asarray(idx, dtype=np.int64))
+        self._check_idx(ids[:, -block:], 0)  # host ids are checked before they cross to the device
+        # the tokens stay on the model's device: each step feeds them back from there, samples
+        # there (the device's generator) and appends there; the ids reach the host at the end
+        out = ids.long().to(self.lm_head.weight.device).data
+        xp = xp_of(out)
+        rng = get_rng(generator, xp)
         cache = KVCache() if use_cache else None
         was_training = self.training
         self.eval()
@@ -268,14 +278,14 @@ class GPT(nn.Module):
             for _ in range(max_new_tokens):
                 if cache is not None and out.shape[1] <= block:
                     fresh = out[:, cache.seq_len:]  # the whole prompt first, then one token a step
-                    logits, _ = self(fresh, kv_cache=cache)
+                    logits, _ = self(const(fresh), kv_cache=cache)
                 else:
-                    logits, _ = self(out[:, -block:])
-                nxt = sample_next(logits.numpy()[:, -1, :], temperature, top_k, top_p, rng)
-                out = np.concatenate([out, nxt[:, None]], axis=1)
+                    logits, _ = self(const(out[:, -block:]))
+                nxt = sample_next(logits.data[:, -1, :], temperature, top_k, top_p, rng)
+                out = xp.concatenate([out, nxt[:, None].astype(np.int64)], axis=1)
         finally:
             self.train(was_training)
-        return mg.tensor(out)
+        return const(out)
 
     # -- Hugging Face checkpoints -----------------------------------------------------------------------------
     @classmethod
@@ -297,28 +307,31 @@ class GPT(nn.Module):
 
 # -- sampling ------------------------------------------------------------------------------------------
 def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
-    """One token id per row of logits (B, V), drawn as in GPT.generate (raw arrays, no graph)."""
-    logits = np.asarray(logits, dtype=np.float64)
+    """One token id per row of logits (B, V), drawn as in GPT.generate (raw arrays, no graph), on
+    the logits' device: `rng` is the generator of their array module (minigrad.random.get_rng)."""
+    xp = xp_of(logits)
+    logits = xp.asarray(logits, dtype=np.float64)
     if temperature == 0:
         return logits.argmax(axis=-1)
     logits = logits / temperature
     if top_k is not None and top_k < logits.shape[-1]:
-        kth = np.partition(logits, -top_k, axis=-1)[:, -top_k][:, None]
-        logits = np.where(logits < kth, -np.inf, logits)
-    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        k = logits.shape[-1] - top_k  # the top_k-th largest value sits at sorted position V - top_k
+        kth = xp.partition(logits, k, axis=-1)[:, k][:, None]
+        logits = xp.where(logits < kth, -np.inf, logits)
+    probs = xp.exp(logits - logits.max(axis=-1, keepdims=True))
     probs /= probs.sum(axis=-1, keepdims=True)
     if top_p is not None and top_p < 1.0:
-        order = np.argsort(-probs, axis=-1)
-        sorted_p = np.take_along_axis(probs, order, axis=-1)
-        mass_before = np.cumsum(sorted_p, axis=-1) - sorted_p
+        order = xp.argsort(-probs, axis=-1)
+        sorted_p = xp.take_along_axis(probs, order, axis=-1)
+        mass_before = xp.cumsum(sorted_p, axis=-1) - sorted_p
         drop_sorted = mass_before >= top_p  # the nucleus: keep until top_p is reached (at least one)
-        drop = np.zeros_like(drop_sorted)
-        np.put_along_axis(drop, order, drop_sorted, axis=-1)
-        probs = np.where(drop, 0.0, probs)
+        drop = xp.zeros_like(drop_sorted)
+        xp.put_along_axis(drop, order, drop_sorted, axis=-1)
+        probs = xp.where(drop, 0.0, probs)
         probs /= probs.sum(axis=-1, keepdims=True)
-    rng = rng if rng is not None else np.random.default_rng()
+    rng = rng if rng is not None else get_rng(mg.Generator(None), xp)
     u = rng.random((probs.shape[0], 1))
-    return np.minimum((np.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
+    return xp.minimum((xp.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
 
 
 # -- Hugging Face GPT-2 -> this file's names -------------------------------------------------------------

@@ -53,7 +53,11 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn, optim
+from minigrad.backend import to_numpy
 from minigrad.nn import functional as F
+from minigrad.random import get_rng
+from minigrad.tensor import Tensor
+from models.gpt import sample_next
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 IGNORE = -100  # the loss's ignore_index: padding after the end of a name
@@ -78,8 +82,8 @@ class CharRNN(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, idx, state=None):
-        if not isinstance(idx, mg.Tensor):
-            idx = mg.tensor(np.asarray(idx))
+        if not isinstance(idx, mg.Tensor):  # host ids go where the model is: the batch going in
+            idx = mg.tensor(np.asarray(idx), device=self.head.weight.device)
         if idx.ndim != 2:
             raise ValueError(f"CharRNN: expected ids of shape (batch, time), got {tuple(idx.shape)}")
         h, state = self.rnn(self.embed(idx), state)
@@ -88,28 +92,35 @@ class CharRNN(nn.Module):
         return logits, state
 
     @mg.no_grad()
-    def generate(self, prompt_ids, max_new_tokens, temperature=1.0, generator=None, stop_id=None):
+    def generate(self, prompt_ids, max_new_tokens, temperature=1.0, generator=None, stop_id=None, top_k=None):
         """Sample a continuation of each row of prompt_ids (B, T0), one character at a time,
-        carrying the state; stops a row early at `stop_id` (the names' '.'). Returns lists of ids."""
+        carrying the state (temperature 0: the most likely one; top_k: only among the k most
+        likely); a row ends after `stop_id` (the names' '.'). Returns lists of ids.
+
+        The loop stays on the model's device: each sampled id is fed back from there and drawn by
+        the device's generator; the ids reach the host once, at the end. With stop_id, one flag a
+        step (have all rows stopped?) comes back to end the loop early."""
         was_training = self.training
         self.eval()
-        rng = mg.random.get_rng(generator)
-        prompt = np.asarray(prompt_ids.numpy() if isinstance(prompt_ids, mg.Tensor) else prompt_ids)
-        logits, state = self(prompt)
-        out = [[] for _ in range(prompt.shape[0])]
-        done = np.zeros(prompt.shape[0], dtype=bool)
-        for _ in range(max_new_tokens):
-            p = (logits[:, -1] / temperature).softmax(-1).numpy().astype(np.float64)
-            p /= p.sum(axis=1, keepdims=True)
-            nxt = np.array([rng.choice(p.shape[1], p=row) for row in p])
-            for b, c in enumerate(nxt):
-                if not done[b]:
-                    out[b].append(int(c))
-                    done[b] = stop_id is not None and c == stop_id
-            if done.all():
-                break
-            logits, state = self(nxt[:, None], state)
-        self.train(was_training)
+        try:
+            logits, state = self(prompt_ids)
+            xp = logits.xp
+            rng = get_rng(generator, xp)
+            steps, done = [], xp.zeros(logits.shape[0], dtype=bool)
+            for _ in range(max_new_tokens):
+                nxt = sample_next(logits.data[:, -1], temperature, top_k, None, rng)
+                steps.append(nxt)
+                if stop_id is not None:
+                    done |= nxt == stop_id
+                    if done.all():
+                        break
+                logits, state = self(Tensor._make(nxt[:, None], False, None), state)
+        finally:
+            self.train(was_training)
+        ids = to_numpy(xp.stack(steps, axis=1)) if steps else np.zeros((logits.shape[0], 0), dtype=np.int64)
+        out = []
+        for row in ids.tolist():  # each row up to and including its first stop_id
+            out.append(row[:row.index(stop_id) + 1] if stop_id is not None and stop_id in row else row)
         return out
 
 
@@ -161,7 +172,7 @@ def names_loss(model, encoded, batch_size=1024):
     for start in range(0, len(encoded), batch_size):
         x, y = pad_names(encoded[start:start + batch_size])
         logits, _ = model(x)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(y.reshape(-1)),
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(y.reshape(-1), device=logits.device),
                                  ignore_index=IGNORE, reduction="sum").item()
         count += int((y != IGNORE).sum())
     model.train(was_training)
@@ -200,7 +211,7 @@ def stream_loss(model, ids, batch_size=16, seq_len=256):
         end = min(start + seq_len, s.shape[1] - 1)
         logits, state = model(s[:, start:end], state)
         y = s[:, start + 1:end + 1]
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(y.reshape(-1)),
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(y.reshape(-1), device=logits.device),
                                  reduction="sum").item()
         count += y.size
     model.train(was_training)
@@ -233,7 +244,8 @@ def train(model, batches, steps=None, seconds=None, lr=3e-3, grad_clip=1.0, stat
             x, y = batch
             state = None
         logits, state = model(x, state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(y.reshape(-1)), ignore_index=IGNORE)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(y.reshape(-1), device=logits.device),
+                               ignore_index=IGNORE)
         opt.zero_grad()
         loss.backward()
         if grad_clip:

@@ -58,8 +58,9 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn, optim
 from minigrad.autograd import Function
-from minigrad.backend import xp_of
+from minigrad.backend import to_numpy, xp_of
 from minigrad.nn import functional as F
+from minigrad.ops._util import const
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2  # the translation task's special ids
 
@@ -131,13 +132,91 @@ class Contiguous(Function):
 
 
 def reverse_within_lengths(src, lengths):
-    """Each row's first lengths[b] ids reversed, the padding left where it is."""
-    src = np.asarray(src)
+    """Each row's first lengths[b] ids reversed, the padding left where it is (arrays of either device)."""
+    xp = xp_of(src)
     T = src.shape[1]
-    t = np.arange(T)[None, :]
-    L = np.asarray(lengths)[:, None]
-    index = np.where(t < L, L - 1 - t, t)
-    return np.take_along_axis(src, index, axis=1)
+    t = xp.arange(T)[None, :]
+    L = xp.asarray(lengths)[:, None]
+    index = xp.where(t < L, L - 1 - t, t)
+    return xp.take_along_axis(src, index, axis=1)
+
+
+class BeamSearch:
+    """Beam search's bookkeeping for a batch, on the device of the log-probabilities: the beam_size
+    best partial translations of each sentence by total log-probability, the finished ones set
+    aside and the best of them kept by log P / length**alpha (Wu et al. 2016's normalisation is
+    ((5 + len) / 6)**alpha; plain len**alpha is enough here). Row b * K + k is beam k of sentence b.
+
+        search = BeamSearch(B, K, max_len, alpha, EOS_ID, xp)
+        while search.step < max_len and search.alive():
+            rows, y = search.advance(log_probs)   # (B*K, V) -> reorder the decoder by rows, feed y
+        search.results()                           # lists of ids, without <eos>
+
+    Each step keeps the best 2K candidates (enough to keep K alive after <eos> ones): in order, an
+    <eos> one is set aside as finished and a live one takes the next free beam, until K are alive.
+    A sentence with K finished hypotheses stops. All of it is array arithmetic on the device; the
+    host reads one flag a step (alive) and the ids at the end."""
+
+    def __init__(self, batch, beam_size, max_len, alpha, eos_id, xp):
+        B, K = batch, beam_size
+        self.K, self.alpha, self.eos_id, self.xp, self.step = K, alpha, eos_id, xp, 0
+        self.scores = xp.full((B, K), -np.inf)
+        self.scores[:, 0] = 0.0  # the beams start identical: keep one so that step 1 is not K copies
+        self.tokens = xp.zeros((B, K, 0), dtype=np.int64)
+        self.best_score = xp.full(B, -np.inf)  # the best finished hypothesis of each sentence
+        self.best_tokens = xp.zeros((B, max_len), dtype=np.int64)
+        self.best_len = xp.zeros(B, dtype=np.int64)
+        self.n_finished = xp.zeros(B, dtype=np.int64)
+
+    def alive(self) -> bool:
+        """Does any sentence still search? (one flag read by the host)"""
+        return bool(self.xp.isfinite(self.scores).any())
+
+    def advance(self, logp):
+        """Extend by one token given log P (B*K, V) of the next token for every beam; returns the
+        beam each new beam continues (B*K,) and its new token (B*K,)."""
+        xp, K = self.xp, self.K
+        B = self.scores.shape[0]
+        total = (self.scores[:, :, None] + logp.reshape(B, K, -1)).reshape(B, -1)
+        V = total.shape[1] // K
+        cand = xp.argsort(-total, axis=1)[:, :2 * K]
+        s = xp.take_along_axis(total, cand, axis=1)
+        k, v = cand // V, cand % V
+        finite = s > -np.inf
+        is_eos = finite & (v == self.eos_id)
+        is_live = finite & ~is_eos
+        live_before = xp.cumsum(is_live, axis=1) - is_live  # a live candidate's beam, if < K
+        taken = live_before < K                              # candidates looked at before K are alive
+        slot = xp.where(is_live & taken, live_before, K)     # slot K collects the rest, then is cut
+        new_scores, parent, chosen = xp.full((B, K + 1), -np.inf), xp.zeros((B, K + 1), dtype=np.int64), \
+            xp.full((B, K + 1), PAD_ID, dtype=np.int64)
+        for out, values in ((new_scores, s), (parent, k), (chosen, v)):
+            xp.put_along_axis(out, slot, values, axis=1)
+        new_scores, parent, chosen = new_scores[:, :K], parent[:, :K], chosen[:, :K]
+
+        # finished: the best <eos> candidate of this step replaces the kept one if it scores higher
+        norm = xp.where(is_eos & taken, s / max(self.step, 1) ** self.alpha, -np.inf)
+        j = norm.argmax(axis=1)[:, None]
+        step_best = xp.take_along_axis(norm, j, axis=1)[:, 0]
+        better = step_best > self.best_score
+        hyp = self.tokens[xp.arange(B), xp.take_along_axis(k, j, axis=1)[:, 0]]  # (B, step)
+        self.best_tokens[:, :self.step] = xp.where(better[:, None], hyp, self.best_tokens[:, :self.step])
+        self.best_len = xp.where(better, self.step, self.best_len)
+        self.best_score = xp.where(better, step_best, self.best_score)
+        self.n_finished += (is_eos & taken).sum(axis=1)
+        # a sentence with beam_size finished hypotheses stops searching
+        self.scores = xp.where((self.n_finished >= K)[:, None], -np.inf, new_scores)
+        self.tokens = xp.concatenate([self.tokens[xp.arange(B)[:, None], parent], chosen[:, :, None]], axis=2)
+        self.step += 1
+        return (xp.arange(B)[:, None] * K + parent).reshape(-1), chosen.reshape(-1)
+
+    def results(self):
+        """The best hypothesis of each sentence (lists of ids): the best finished one, or where
+        none finished within max_len, the best live one."""
+        scores, tokens, best, lengths, n = (to_numpy(a) for a in (
+            self.scores, self.tokens, self.best_tokens, self.best_len, self.n_finished))
+        return [best[b, :lengths[b]].tolist() if n[b] else tokens[b, int(scores[b].argmax())].tolist()
+                for b in range(len(n))]
 
 
 class Seq2Seq(nn.Module):
@@ -165,21 +244,23 @@ class Seq2Seq(nn.Module):
     # -- encoder ------------------------------------------------------------------------------------
     def encode(self, src, src_lengths):
         """Returns (memory, decoder start state): memory holds what the decoder reads at each step
-        (annotations, their projections U h_j and the mask) or None for the plain model."""
-        src = np.asarray(src.numpy() if isinstance(src, mg.Tensor) else src)
-        lengths = np.asarray(src_lengths.numpy() if isinstance(src_lengths, mg.Tensor) else src_lengths)
+        (annotations, their projections U h_j and the mask) or None for the plain model. Ids and
+        lengths given on the host cross to the model's device here, once."""
+        device = self.src_embed.weight.device
+        src, lengths = mg.as_tensor(src, device=device), mg.as_tensor(src_lengths, device=device)
         if src.ndim != 2 or lengths.shape != (src.shape[0],):
             raise ValueError(f"Seq2Seq.encode: src must be (batch, time) with one length per row, got src "
-                             f"{src.shape} and lengths {lengths.shape}")
+                             f"{tuple(src.shape)} and lengths {tuple(lengths.shape)}")
         if self.reverse_source:
-            src = reverse_within_lengths(src, lengths)
-        annotations, (h_n, c_n) = self.encoder(self.src_embed(mg.tensor(src)), lengths=lengths)
+            src = const(reverse_within_lengths(src.data, lengths.data))
+        annotations, (h_n, c_n) = self.encoder(self.src_embed(src), lengths=lengths)
         if not self.attention:
             return None, (h_n, c_n)
         # h_n is (layers * 2, B, H): index 2l + 1 is layer l's backward direction, which ends at x_1
         backward_final = h_n.reshape(self.num_layers, 2, *h_n.shape[1:])[:, 1]
         s0 = self.init_state(backward_final).tanh()
-        mask = mg.tensor(np.arange(src.shape[1])[None, :] < lengths[:, None])
+        xp = src.xp
+        mask = const(xp.arange(src.shape[1])[None, :] < lengths.data[:, None])  # on the device, like the scores
         keys = Contiguous.apply(annotations)  # read at every decoder step: lay it out once
         memory = {"keys": keys, "projected": self.attn.project_keys(keys), "mask": mask}
         return memory, (s0, mg.zeros_like(s0))
@@ -187,7 +268,7 @@ class Seq2Seq(nn.Module):
     # -- decoder ------------------------------------------------------------------------------------
     def decode_step(self, y_prev, state, memory):
         """One target step: ids y_prev (B,) -> (logits (B, V), new state, attention weights or None)."""
-        emb = self.tgt_embed(mg.tensor(np.asarray(y_prev)))
+        emb = self.tgt_embed(mg.as_tensor(y_prev, device=self.tgt_embed.weight.device))
         if memory is None:
             s, state = self.decoder(emb.unsqueeze(0), state)
             return self.out(s[0]), state, None
@@ -197,10 +278,10 @@ class Seq2Seq(nn.Module):
 
     def forward(self, src, src_lengths, tgt_in):
         """Teacher forcing: logits (B, T, V) for every position of tgt_in (<bos> y_1 .. y_{T-1})."""
-        tgt_in = np.asarray(tgt_in.numpy() if isinstance(tgt_in, mg.Tensor) else tgt_in)
+        tgt_in = mg.as_tensor(tgt_in, device=self.tgt_embed.weight.device)
         memory, state = self.encode(src, src_lengths)
         B, T = tgt_in.shape
-        emb = self.tgt_embed(mg.tensor(tgt_in.T))  # (T, B, E)
+        emb = self.tgt_embed(tgt_in.T)  # (T, B, E)
         if memory is None:  # the whole target in one pass of the decoder LSTM
             s, _ = self.decoder(emb, state)
             return self.out(s.reshape(T * B, -1)).reshape(T, B, -1).transpose(0, 1)
@@ -215,100 +296,70 @@ class Seq2Seq(nn.Module):
 
     def loss(self, batch):
         logits = self(batch.src, batch.src_lengths, batch.tgt_in)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(batch.tgt_out.reshape(-1)),
-                               ignore_index=PAD_ID)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                               mg.as_tensor(batch.tgt_out.reshape(-1), device=logits.device), ignore_index=PAD_ID)
 
     # -- decoding -----------------------------------------------------------------------------------
     @mg.no_grad()
     def greedy(self, src, src_lengths, max_len=None, return_attention=False):
-        """The argmax translation of every row: lists of target ids (without <eos>)."""
+        """The argmax translation of every row: lists of target ids (without <eos>).
+
+        The loop runs on the model's device (each argmax fed back from there); the host reads one
+        flag a step (have all rows ended?) and the ids (and attention weights) once, at the end."""
         was_training = self.training
         self.eval()
-        lengths = np.asarray(src_lengths)
+        lengths = mg.as_tensor(src_lengths).numpy()  # host lengths: the loop's bound and the cut below
         max_len = max_len or int(lengths.max() * 1.5 + 5)
-        memory, state = self.encode(src, lengths)
+        memory, state = self.encode(src, src_lengths)
+        xp = state[0].xp
         B = len(lengths)
-        y = np.full(B, BOS_ID)
-        out, attn = [[] for _ in range(B)], [[] for _ in range(B)]
-        done = np.zeros(B, dtype=bool)
+        y = xp.full(B, BOS_ID, dtype=np.int64)
+        ys, attention = [], []
+        done = xp.zeros(B, dtype=bool)
         for _ in range(max_len):
             logits, state, weights = self.decode_step(y, state, memory)
-            y = logits.numpy().argmax(axis=-1)
-            for b in np.flatnonzero(~done):
-                if y[b] == EOS_ID:
-                    done[b] = True
-                else:
-                    out[b].append(int(y[b]))
-                    if weights is not None:
-                        attn[b].append(weights.numpy()[b, :lengths[b]])
+            y = logits.data.argmax(axis=-1)
+            ys.append(y)
+            if weights is not None and return_attention:
+                attention.append(weights.data)
+            done |= y == EOS_ID
             if done.all():
                 break
         self.train(was_training)
-        return (out, attn) if return_attention else out
+        ids = to_numpy(xp.stack(ys, axis=1)).tolist()
+        out = [row[:row.index(EOS_ID)] if EOS_ID in row else row for row in ids]
+        if not return_attention:
+            return out
+        maps = to_numpy(xp.stack(attention, axis=1)) if attention else None  # (B, steps, S)
+        attn = [[maps[b, i, :lengths[b]] for i in range(len(out[b]))] if maps is not None else []
+                for b in range(B)]
+        return out, attn
 
     @mg.no_grad()
     def beam_search(self, src, src_lengths, beam_size=5, max_len=None, alpha=0.6):
-        """The best of `beam_size` hypotheses per row by log P / length**alpha (Wu et al. 2016's
-        normalisation is ((5 + len) / 6)**alpha; plain len**alpha is enough here)."""
+        """The best of `beam_size` hypotheses per row by log P / length**alpha (see BeamSearch)."""
         was_training = self.training
         self.eval()
-        lengths = np.asarray(src_lengths)
+        lengths = mg.as_tensor(src_lengths).numpy()
         B, K = len(lengths), beam_size
         max_len = max_len or int(lengths.max() * 1.5 + 5)
-        memory, state = self.encode(src, lengths)
+        memory, state = self.encode(src, src_lengths)
+        xp = state[0].xp
         # every sentence's encoding repeated K times: row b * K + k is beam k of sentence b
-        rep = np.repeat(np.arange(B), K)
+        rep = xp.repeat(xp.arange(B), K)
         state = tuple(s[:, rep] for s in state)
         if memory is not None:
             memory = {k: v[rep] for k, v in memory.items()}
-        scores = np.full((B, K), -np.inf)
-        scores[:, 0] = 0.0  # all beams start identical: keep one so the first step is not K copies
-        tokens = np.zeros((B, K, 0), dtype=np.int64)
-        finished = [[] for _ in range(B)]  # (normalised score, ids)
-        y = np.full(B * K, BOS_ID)
-        for step in range(max_len):
+        search = BeamSearch(B, K, max_len, alpha, EOS_ID, xp)
+        y = xp.full(B * K, BOS_ID, dtype=np.int64)
+        while search.step < max_len:
             logits, state, _ = self.decode_step(y, state, memory)
-            logp = logits.log_softmax(-1).numpy().reshape(B, K, -1)
-            V = logp.shape[-1]
-            total = (scores[:, :, None] + logp).reshape(B, K * V)
-            best = np.argsort(-total, axis=1)[:, :2 * K]  # enough to keep K alive after EOS ones
-            new_scores = np.full((B, K), -np.inf)
-            new_tokens = np.zeros((B, K, step + 1), dtype=np.int64)
-            parent = np.zeros((B, K), dtype=np.int64)
-            for b in range(B):
-                kept = 0
-                for flat in best[b]:
-                    k, v = divmod(int(flat), V)
-                    s = total[b, flat]
-                    if not np.isfinite(s):
-                        break
-                    if v == EOS_ID:
-                        finished[b].append((s / max(step, 1) ** alpha, tokens[b, k].tolist()))
-                        continue
-                    new_scores[b, kept] = s
-                    new_tokens[b, kept, :step] = tokens[b, k]
-                    new_tokens[b, kept, step] = v
-                    parent[b, kept] = k
-                    kept += 1
-                    if kept == K:
-                        break
-            # a sentence with beam_size finished hypotheses stops searching
-            for b in range(B):
-                if finished[b] and len(finished[b]) >= K:
-                    new_scores[b] = -np.inf
-            scores, tokens = new_scores, new_tokens
-            if not np.isfinite(scores).any():
+            rows, y = search.advance(logits.log_softmax(-1).data)
+            if not search.alive():
                 break
-            rows = (np.arange(B)[:, None] * K + parent).reshape(-1)
             state = tuple(s[:, rows] for s in state)
-            y = tokens[:, :, -1].reshape(-1)
-        results = []
-        for b in range(B):
-            if not finished[b]:  # nothing ended within max_len: take the best live beam
-                finished[b].append((scores[b].max(), tokens[b, int(scores[b].argmax())].tolist()))
-            results.append(max(finished[b], key=lambda item: item[0])[1])
         self.train(was_training)
-        return results
+        return search.results()
 
 
 def cat_last(a, b):
@@ -355,7 +406,8 @@ def dataset_loss(model, task, pairs, batch_size=200):
     total, count = 0.0, 0
     for batch in task.batches(pairs, batch_size):
         logits = model(batch.src, batch.src_lengths, batch.tgt_in)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(batch.tgt_out.reshape(-1)),
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                 mg.as_tensor(batch.tgt_out.reshape(-1), device=logits.device),
                                  ignore_index=PAD_ID, reduction="sum").item()
         count += int((batch.tgt_out != PAD_ID).sum())
     model.train(was_training)

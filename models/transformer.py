@@ -28,9 +28,12 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn
 from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID
+from minigrad.backend import to_numpy
 from minigrad.nn import functional as F
+from minigrad.ops._util import const
 from minigrad.optim import Adam, clip_grad_norm_
 from minigrad.optim.lr_scheduler import LambdaLR
+from models.seq2seq import BeamSearch
 
 
 @dataclass
@@ -85,44 +88,49 @@ class TransformerSeq2Seq(nn.Module):
     def decode(self, tgt_in, memory, memory_key_padding_mask=None, kv_cache=None):
         offset = kv_cache.seq_len if kv_cache is not None else 0
         T = tgt_in.shape[1]
-        mask = None if kv_cache is not None else nn.Transformer.generate_square_subsequent_mask(T)
+        mask = None if kv_cache is not None else nn.Transformer.generate_square_subsequent_mask(T, device=memory.device)
         h = self.transformer.decoder(self._embed(self.tgt_embed, tgt_in, offset), memory, tgt_mask=mask,
                                      memory_key_padding_mask=memory_key_padding_mask, kv_cache=kv_cache)
         return F.linear(h, self.tgt_embed.weight)  # shared input/output embedding
 
     def forward(self, src, tgt_in, src_key_padding_mask=None):
         """Logits (B, T, V) for every target position, teacher-forced with tgt_in."""
-        src, tgt_in = _ids(src), _ids(tgt_in)
+        src, tgt_in = self._ids(src), self._ids(tgt_in)
         if src_key_padding_mask is None:
             src_key_padding_mask = src == PAD_ID
         memory = self.encode(src, src_key_padding_mask)
         return self.decode(tgt_in, memory, src_key_padding_mask)
 
+    def _ids(self, x):
+        """Token ids as a tensor on the model's device (host ids cross here, once)."""
+        return mg.as_tensor(np.asarray(x, dtype=np.int64) if not isinstance(x, mg.Tensor) else x,
+                            device=self.tgt_embed.weight.device)
+
     @mg.no_grad()
     def greedy_decode(self, src, max_len=None):
         """Token ids (B, <= max_len) of the most likely translation, one token at a time; rows that
-        have produced <eos> keep emitting <pad>."""
-        src = _ids(src)
+        have produced <eos> keep emitting <pad>. The loop stays on the model's device (each argmax
+        is fed back from there); the host reads one flag a step (all rows ended?) and the ids at the end."""
+        src = self._ids(src)
         was_training = self.training
         self.eval()
         try:
             pad = src == PAD_ID
             memory = self.encode(src, pad)
             max_len = max_len or min(self.config.max_len, 2 * src.shape[1] + 10)
-            B = src.shape[0]
+            B, xp = src.shape[0], src.xp
             cache = nn.KVCache()
-            token = np.full((B, 1), BOS_ID, dtype=np.int64)
-            out, done = [], np.zeros(B, dtype=bool)
+            token = xp.full((B, 1), BOS_ID, dtype=np.int64)
+            out, done = [], xp.zeros(B, dtype=bool)
             for _ in range(max_len):
-                logits = self.decode(mg.tensor(token), memory, pad, kv_cache=cache)
-                nxt = logits.data[:, -1].argmax(-1)
-                nxt[done] = PAD_ID
+                logits = self.decode(const(token), memory, pad, kv_cache=cache)
+                nxt = xp.where(done, PAD_ID, logits.data[:, -1].argmax(-1))
                 out.append(nxt)
                 done |= nxt == EOS_ID
                 if done.all():
                     break
                 token = nxt[:, None]
-            return np.stack(out, axis=1)
+            return to_numpy(xp.stack(out, axis=1))
         finally:
             self.train(was_training)
 
@@ -136,70 +144,42 @@ class TransformerSeq2Seq(nn.Module):
             out.append(row[:row.index(EOS_ID)] if EOS_ID in row else [t for t in row if t != PAD_ID])
         return out
 
-
     @mg.no_grad()
     def beam_search(self, src, src_lengths=None, beam_size=5, max_len=None, alpha=0.6, use_cache=True):
         """The best of `beam_size` hypotheses per row by log P / length**alpha, as models.seq2seq's
-        beam search scores them (lists of ids without <eos>). The decoder's KV cache follows the
-        surviving hypotheses (KVCache.reorder); use_cache=False re-reads each prefix instead."""
-        src = _ids(src)
+        beam search scores them (lists of ids without <eos>; see models.seq2seq.BeamSearch). The
+        decoder's KV cache follows the surviving hypotheses (KVCache.reorder); use_cache=False
+        re-reads each prefix instead."""
+        src = self._ids(src)
         was_training = self.training
         self.eval()
         try:
-            B, K = src.shape[0], beam_size
+            B, K, xp = src.shape[0], beam_size, src.xp
             pad = src == PAD_ID
             memory = self.encode(src, pad)
-            max_len = max_len or min(self.config.max_len, int((~pad.data).sum(1).max() * 1.5 + 5))
-            rep = np.repeat(np.arange(B), K)  # row b * K + k is beam k of sentence b
-            memory, pad = memory[rep], mg.tensor(pad.data[rep])
+            if max_len is None:
+                longest = int((~pad.data).sum(1).max())  # one number read from the device, before the loop
+                max_len = min(self.config.max_len, int(longest * 1.5 + 5))
+            rep = xp.repeat(xp.arange(B), K)  # row b * K + k is beam k of sentence b
+            memory, pad = memory[rep], const(pad.data[rep])
             cache = nn.KVCache() if use_cache else None
-            scores = np.full((B, K), -np.inf)
-            scores[:, 0] = 0.0  # the beams start identical: keep one so step 1 is not K copies
-            tokens = np.full((B, K, 1), BOS_ID, dtype=np.int64)
-            finished = [[] for _ in range(B)]  # (normalised score, ids)
-            for step in range(max_len):
-                fresh = tokens[:, :, -1:] if use_cache else tokens
-                logits = self.decode(mg.tensor(fresh.reshape(B * K, -1)), memory, pad, kv_cache=cache)
-                logp = logits[:, -1].log_softmax(-1).numpy().reshape(B, K, -1)
-                V = logp.shape[-1]
-                total = (scores[:, :, None] + logp).reshape(B, K * V)
-                best = np.argsort(-total, axis=1)[:, :2 * K]  # enough to keep K alive after <eos>s
-                new_scores = np.full((B, K), -np.inf)
-                parent = np.zeros((B, K), dtype=np.int64)
-                chosen = np.full((B, K), PAD_ID, dtype=np.int64)
-                for b in range(B):
-                    kept = 0
-                    for flat in best[b]:
-                        k, v = divmod(int(flat), V)
-                        if not np.isfinite(total[b, flat]):
-                            break
-                        if v == EOS_ID:
-                            finished[b].append((total[b, flat] / max(step, 1) ** alpha, tokens[b, k, 1:].tolist()))
-                            continue
-                        new_scores[b, kept], parent[b, kept], chosen[b, kept] = total[b, flat], k, v
-                        kept += 1
-                        if kept == K:
-                            break
-                    if len(finished[b]) >= K:  # enough finished hypotheses: stop this sentence
-                        new_scores[b] = -np.inf
-                tokens = np.concatenate([np.take_along_axis(tokens, parent[:, :, None], 1), chosen[:, :, None]], 2)
-                scores = new_scores
-                if not np.isfinite(scores).any():
+            search = BeamSearch(B, K, max_len, alpha, EOS_ID, xp)
+            y = xp.full(B * K, BOS_ID, dtype=np.int64)
+            while search.step < max_len:
+                if use_cache:
+                    fresh = y[:, None]
+                else:  # <bos> and the whole prefix of every beam
+                    fresh = xp.concatenate([xp.full((B * K, 1), BOS_ID, dtype=np.int64),
+                                            search.tokens.reshape(B * K, -1)], axis=1)
+                logits = self.decode(const(fresh), memory, pad, kv_cache=cache)
+                rows, y = search.advance(logits[:, -1].log_softmax(-1).data)
+                if not search.alive():
                     break
                 if cache is not None:
-                    cache.reorder((np.arange(B)[:, None] * K + parent).reshape(-1))
-            results = []
-            for b in range(B):
-                if not finished[b]:  # nothing ended within max_len: the best live hypothesis
-                    finished[b].append((scores[b].max(), tokens[b, int(scores[b].argmax()), 1:].tolist()))
-                results.append(max(finished[b], key=lambda item: item[0])[1])
-            return results
+                    cache.reorder(rows)
+            return search.results()
         finally:
             self.train(was_training)
-
-
-def _ids(x):
-    return x if isinstance(x, mg.Tensor) else mg.tensor(np.asarray(x, dtype=np.int64))
 
 
 # -- training --------------------------------------------------------------------------------------
@@ -250,7 +230,7 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
     while step < tc.steps:
         for batch in length_sorted_batches(task, train_pairs, tc.batch_size, rng):
             logits = model(batch.src, batch.tgt_in)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(batch.tgt_out.reshape(-1)),
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), model._ids(batch.tgt_out.reshape(-1)),
                                    ignore_index=PAD_ID, label_smoothing=tc.label_smoothing)
             opt.zero_grad()
             loss.backward()
@@ -285,7 +265,7 @@ def dataset_loss(model, task, pairs, batch_size=200):
     with mg.no_grad():
         for batch in task.batches(pairs, batch_size):
             logits = model(batch.src, batch.tgt_in)
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(batch.tgt_out.reshape(-1)),
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), model._ids(batch.tgt_out.reshape(-1)),
                                      ignore_index=PAD_ID, reduction="sum").item()
             count += int((batch.tgt_out != PAD_ID).sum())
     model.train(was_training)

@@ -20,3 +20,11 @@ settings.register_profile(
 )
 settings.register_profile("explore", max_examples=500, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--gpu-parity", action="store_true",
+        help="run the device tests (tests/device) on cupy and a real GPU instead of the strict "
+             "stand-in, comparing each with the numpy result; skipped where cupy sees no GPU",
+    )

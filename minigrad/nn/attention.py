@@ -22,7 +22,6 @@ from ..autograd import is_grad_enabled
 from ..backend import xp_of
 from ..ops._util import const
 from ..ops.fused import Fused
-from ..random import get_rng
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -47,10 +46,9 @@ def _attention_weights_composite(q, k, v, bias, keep, scale):
     s = (q @ k.transpose(-2, -1)) * scale
     if bias is not None:
         s = s + bias
-    dead = xp_of(s.data).isneginf(s.data).all(axis=-1, keepdims=True)  # rows that see nothing
-    if dead.any():
-        dead_mask = const(dead)
-        p = s.masked_fill(dead_mask, 0.0).softmax(-1).masked_fill(dead_mask, 0.0)
+        # rows that may see nothing: all zeros (asked on the device for every row: no host sync)
+        dead = const((s.data == _NEG_INF).all(axis=-1, keepdims=True))
+        p = s.masked_fill(dead, 0.0).softmax(-1).masked_fill(dead, 0.0)
     else:
         p = s.softmax(-1)
     if keep is not None:
@@ -76,24 +74,22 @@ class ScaledDotProductAttention(Fused):
         ctx.kwargs = dict(scale=scale)
         s = q @ xp.swapaxes(k, -1, -2)
         s *= scale
+        m = None
         if bias is not None:
-            if xp.broadcast_shapes(s.shape, bias.shape) == s.shape:
+            if np.broadcast_shapes(s.shape, bias.shape) == s.shape:
                 s += bias
             else:  # the mask has batch dims the inputs lack
                 s = s + bias
+            # a row that may attend to nothing is all -inf: shift it by 0 (not by -inf, which gives
+            # NaN) and divide it by 1, so that it stays all zeros; elementwise, so the host never
+            # has to ask the device whether such a row exists
             m = s.max(axis=-1, keepdims=True)
-            dead = xp.isneginf(m)
-            has_dead = bool(dead.any())
-            if has_dead:
-                m[dead] = 0.0
-        else:
-            m = s.max(axis=-1, keepdims=True)
-            has_dead = False
-        s -= m
+            m = xp.where(m == _NEG_INF, 0.0, m)
+        s -= m if m is not None else s.max(axis=-1, keepdims=True)
         p = xp.exp(s, out=s)
         denom = p.sum(axis=-1, keepdims=True)
-        if has_dead:
-            denom[denom == 0] = 1.0  # a row with nothing to attend to stays all zeros
+        if bias is not None:
+            denom = xp.where(denom == 0, 1.0, denom)
         p /= denom
         ctx.p = p
         a = p * keep if keep is not None else p
@@ -101,7 +97,9 @@ class ScaledDotProductAttention(Fused):
 
     def fast_backward(ctx, gout):
         xp = xp_of(gout)
-        q, k, v, bias, keep = (getattr(t, "data", t) for t in ctx.inputs)
+        q, k, v, bias, keep = ctx.inputs  # keep is a raw array (or None), the others Tensors
+        q, k, v = q.data, k.data, v.data
+        bias = bias.data if bias is not None else None
         nq, nk, nv, nb, _ = ctx.next_functions
         scale = ctx.kwargs["scale"]
         p = ctx.p
@@ -144,7 +142,7 @@ def causal_bias(L, S, dtype=np.float32, xp=np, offset=None):
     """
     if offset is None:
         offset = S - L
-    key = (L, S, offset, np.dtype(dtype).str, xp.__name__)
+    key = (L, S, offset, np.dtype(dtype).str, xp)
     bias = _causal_cache.get(key)
     if bias is None:
         future = xp.arange(S)[None, :] > (xp.arange(L)[:, None] + offset)
@@ -178,12 +176,6 @@ def _add_bias(a, b):
     if not a.requires_grad and not b.requires_grad:
         return const(a.data + b.data)
     return a + b
-
-
-def _dropout_keep(shape, p, dtype, xp, generator=None):
-    keep = get_rng(generator).random(shape, dtype=np.float32) >= p
-    keep = (keep / (1.0 - p)).astype(dtype)
-    return xp.asarray(keep) if xp is not np else keep
 
 
 def _check_qkv(q, k, v, who):
@@ -235,7 +227,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         bias = const(causal_bias(L, S, dtype, query.xp, offset=0))
     keep = None
     if dropout_p > 0.0:
-        keep = _dropout_keep(batch + (L, S), dropout_p, dtype, query.xp, generator)
+        keep = F.dropout_mask(batch + (L, S), dropout_p, dtype, query.xp, generator)
     scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
     return ScaledDotProductAttention.apply(query, key, value, bias, keep, scale=scale)
 
@@ -468,7 +460,7 @@ class MultiheadAttention(Module):
 
         bias = self._merged_mask(attn_mask, key_padding_mask, is_causal and not static_kv, N, L, S, q.dtype, q.xp)
         p = self.dropout if self.training else 0.0
-        keep = _dropout_keep((N, self.num_heads, L, S), p, q.dtype, q.xp) if p > 0 else None
+        keep = F.dropout_mask((N, self.num_heads, L, S), p, q.dtype, q.xp) if p > 0 else None
         scale = 1.0 / math.sqrt(self.head_dim)
         if need_weights:
             out, weights = _attention_weights_composite(q, k, v, bias, keep, scale)

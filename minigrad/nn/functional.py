@@ -5,6 +5,7 @@ import numpy as np
 
 from ..ops import fused
 from ..ops.elementwise import Mul
+from ..backend import check_index_range, xp_of
 from ..random import get_rng
 from ..tensor import Tensor, _as_index, where
 from ..ops._util import const
@@ -63,13 +64,15 @@ def dropout(input, p=0.5, training=True, generator=None):
         return input
     if p == 1.0:
         return input * 0.0
-    keep = get_rng(generator).random(input.shape, dtype=np.float32) >= p
-    scale = (keep / (1.0 - p)).astype(input.dtype)
-    if input.device != "cpu":
-        from ..backend import to_device
+    return Mul.apply(input, const(dropout_mask(input.shape, p, input.dtype, input.xp, generator)))
 
-        scale = to_device(scale, input.device)
-    return Mul.apply(input, const(scale))
+
+def dropout_mask(shape, p, dtype, xp, generator=None):
+    """Inverted dropout's multiplier: 1/(1-p) where an element is kept (probability 1 - p), 0
+    where it is dropped; drawn by the generator of the array module xp, so on a GPU the mask is
+    made on the device and never crosses the bus."""
+    keep = get_rng(generator, xp).random(shape, dtype=np.float32) >= p
+    return (keep / (1.0 - p)).astype(dtype)
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -83,24 +86,24 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """-input[i, target[i]] averaged over the rows that are not ignored (input holds log-probabilities)."""
-    t = _as_index(target, "nll_loss")
+    xp = input.xp
+    t = xp.asarray(_as_index(target, "nll_loss")).reshape(-1)  # host targets go to the input's device
     C = input.shape[1] if input.ndim > 1 else input.shape[0]
     x = input.reshape(1, C) if input.ndim == 1 else input.movedim(1, -1).reshape(-1, C)
-    t = t.reshape(-1)
     valid = t != ignore_index
-    t_safe = np.where(valid, t, 0)
-    if t_safe.size and (t_safe.min() < 0 or t_safe.max() >= C):
-        bad = int(t_safe.min()) if t_safe.min() < 0 else int(t_safe.max())
-        raise IndexError(f"nll_loss: target {bad} is out of range for {C} classes (valid: 0 to {C - 1})")
-    w = (weight.numpy()[t_safe] if weight is not None else np.ones(t.shape)) * valid
-    w = Tensor(w.astype(input.dtype))
-    picked = x.gather(1, Tensor(t_safe.reshape(-1, 1))).reshape(-1)
+    t_safe = xp.where(valid, t, 0)
+    check_index_range(t_safe, C, lambda bad: (
+        f"nll_loss: target {bad} is out of range for {C} classes (valid: 0 to {C - 1}, or "
+        f"ignore_index={ignore_index}); negative targets are not wrapped around"))
+    w = (weight.data[t_safe] if weight is not None else xp.ones(t.shape)) * valid
+    w = const(w.astype(input.dtype))
+    picked = x.gather(1, const(t_safe.reshape(-1, 1))).reshape(-1)
     rows = -picked * w
     if reduction == "sum":
         return rows.sum()
     if reduction == "mean":
         return rows.sum() / w.sum()
-    return rows.reshape(target.shape)
+    return rows.reshape(tuple(target.shape))
 
 
 def mse_loss(input, target, reduction="mean"):
@@ -125,13 +128,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 def one_hot(tensor, num_classes=-1):
     """Integer ids -> int64 one-hot rows (no gradient: it is a lookup key, not a value)."""
     idx = _as_index(tensor, "one_hot")
-    if idx.size and idx.min() < 0:
-        raise ValueError(f"one_hot: class values must be non-negative, got {int(idx.min())}")
-    if num_classes < 0:
+    xp = xp_of(idx)
+    if num_classes < 0:  # the number of classes is a shape: it must be read on the host
         num_classes = int(idx.max()) + 1 if idx.size else 0
-    elif idx.size and idx.max() >= num_classes:
-        raise ValueError(f"one_hot: class value {int(idx.max())} does not fit num_classes={num_classes}")
-    xp = tensor.xp if isinstance(tensor, Tensor) else np
+    check_index_range(idx, num_classes, lambda bad: (
+        f"one_hot: class value {bad} does not fit num_classes={num_classes}; class values must be "
+        "non-negative" if bad < 0 else f"one_hot: class value {bad} does not fit num_classes={num_classes}"),
+        ValueError)
     out = (idx[..., None] == xp.arange(num_classes)).astype(np.int64)
     return Tensor._make(out, False, None)
 

@@ -11,7 +11,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..autograd import no_grad
-from ..backend import normalize_device, to_device
+from ..backend import normalize_device, to_device, xp_of
 from ..tensor import Tensor
 from . import hooks
 
@@ -304,7 +304,7 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            arr = v.data if isinstance(v, Tensor) else np.asarray(v)
+            arr = v.data if isinstance(v, Tensor) else (v if xp_of(v) is not np else np.asarray(v))
             if tuple(arr.shape) != tuple(target.shape):
                 mismatched.append(f"{k}: checkpoint has shape {tuple(arr.shape)}, the model has {tuple(target.shape)}")
             values[k] = arr

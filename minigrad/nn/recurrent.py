@@ -43,7 +43,7 @@ import warnings
 import numpy as np
 
 from .. import creation
-from ..backend import xp_of
+from ..backend import check_index_range, xp_of
 from ..ops.fused import Fused
 from ..tensor import Tensor, cat, stack, where
 from . import functional as F
@@ -530,16 +530,17 @@ class RNNBase(Module):
         return w_ih, w_hh, b_ih, b_hh
 
     def _lengths_mask(self, lengths, T, B, xp):
+        """(T, B) bool, True at the real steps, on the input's device. Host lengths are checked at
+        once and cross as B integers; lengths already on a GPU are checked there, without a sync."""
         who = type(self).__name__
-        arr = lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
+        arr = lengths.data if isinstance(lengths, Tensor) else np.asarray(lengths)
         if arr.dtype.kind not in "iu" or arr.shape != (B,):
             raise ValueError(
                 f"{who}: lengths must be {B} integers (one per batch row), got dtype {arr.dtype} and shape {arr.shape}"
             )
-        if arr.size and (arr.min() < 1 or arr.max() > T):
-            raise ValueError(f"{who}: every length must lie in [1, {T}] (the time dim), got {arr.tolist()}")
-        mask = np.arange(T)[:, None] < arr[None, :]
-        return xp.asarray(mask)
+        check_index_range(arr - 1, T, lambda bad: (
+            f"{who}: every length must lie in [1, {T}] (the time dim), got a length of {bad + 1}"), ValueError)
+        return xp.arange(T)[:, None] < xp.asarray(arr)[None, :]
 
     def _initial_states(self, hx, B, x):
         """(h0,) or (h0, c0), each (num_layers * num_directions, B, H) or None."""

@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from .. import creation
+from ..backend import check_index_range
 from ..ops._util import const
 from ..tensor import Tensor
 from . import functional as F
@@ -47,18 +48,24 @@ def sinusoidal_positions(num_positions, dim, base=10000.0, dtype=np.float32):
 
 def _positions(who, num_positions, seq_len_or_positions, offset, xp=np):
     """An int seq_len -> positions offset..offset+seq_len-1 (on the table's device); an index
-    tensor passes through."""
+    tensor or array passes through (moved to the table's device). Out-of-range positions are an
+    error: for a length, known without looking at an array; for device positions, checked on the
+    device (backend.check_index_range), so that no forward waits for the GPU."""
+
+    def message(bad):
+        return (f"{who}: position {bad} is outside the table of num_positions={num_positions} "
+                "(the longest sequence the model was built for); crop the input or build a larger table")
+
     if isinstance(seq_len_or_positions, (int, np.integer)):
-        pos = xp.arange(offset, offset + int(seq_len_or_positions), dtype=np.int64)
-    else:
-        pos = seq_len_or_positions.data if isinstance(seq_len_or_positions, Tensor) else np.asarray(seq_len_or_positions)
-        if pos.dtype.kind not in "iu":
-            raise TypeError(f"{who}: positions must be integers, got dtype {pos.dtype}")
-    if pos.size and (int(pos.min()) < 0 or int(pos.max()) >= num_positions):
-        bad = int(pos.max()) if int(pos.max()) >= num_positions else int(pos.min())
-        raise IndexError(f"{who}: position {bad} is outside the table of num_positions={num_positions} "
-                         "(the longest sequence the model was built for); crop the input or build a larger table")
-    return pos
+        first, last = int(offset), int(offset) + int(seq_len_or_positions) - 1
+        if last >= first and (first < 0 or last >= num_positions):
+            raise IndexError(message(last if last >= num_positions else first))
+        return xp.arange(first, last + 1, dtype=np.int64)
+    pos = seq_len_or_positions.data if isinstance(seq_len_or_positions, Tensor) else np.asarray(seq_len_or_positions)
+    if pos.dtype.kind not in "iu":
+        raise TypeError(f"{who}: positions must be integers, got dtype {pos.dtype}")
+    check_index_range(pos, num_positions, message)
+    return xp.asarray(pos)
 
 
 class SinusoidalPositionalEmbedding(Module):
@@ -278,9 +285,7 @@ class Transformer(Module):
     @staticmethod
     def generate_square_subsequent_mask(sz, device=None, dtype=None):
         """(sz, sz) float mask: 0 on and below the diagonal, -inf above (a position sees no future)."""
-        mask = np.triu(np.full((sz, sz), -math.inf, dtype=np.dtype(dtype or np.float32)), k=1)
-        t = creation.from_numpy(mask)
-        return t.to(device) if device is not None else t
+        return creation.full((sz, sz), -math.inf, dtype=np.dtype(dtype or np.float32), device=device).triu(1)
 
 
 __all__ = [

@@ -9,7 +9,7 @@ is also the readable definition of what the kernel computes, and a test checks t
 from __future__ import annotations
 
 from ..autograd import Function, enable_grad, grad, is_grad_enabled
-from ..backend import scatter_add, xp_of
+from ..backend import check_index_range, scatter_add, xp_of
 from ._util import const, normalize_dim
 
 
@@ -145,12 +145,9 @@ class CrossEntropy(Fused):
             t = target.reshape(-1)
             valid = t != ignore_index
             t_safe = xp.where(valid, t, 0)
-            if t_safe.size and (t_safe.min() < 0 or t_safe.max() >= C):
-                badval = int(t_safe.min()) if t_safe.min() < 0 else int(t_safe.max())
-                raise IndexError(
-                    f"cross_entropy: target {badval} is out of range for {C} classes (valid: 0 to {C - 1}, "
-                    f"or ignore_index={ignore_index}); negative targets are not wrapped around"
-                )
+            check_index_range(t_safe, C, lambda bad: (
+                f"cross_entropy: target {bad} is out of range for {C} classes (valid: 0 to {C - 1}, "
+                f"or ignore_index={ignore_index}); negative targets are not wrapped around"))
             rows = xp.arange(N)
             w_row = (w[t_safe] if w is not None else xp.ones(N, dtype=x.dtype)) * valid
             loss_rows = -logp[rows, t_safe] * w_row * (1 - label_smoothing)
@@ -312,14 +309,9 @@ class Embedding(Fused):
         if idx.dtype.kind not in "iu":
             raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}; use .long()")
         V = weight.shape[0]
-        if idx.size:
-            lo, hi = int(idx.min()), int(idx.max())
-            if lo < 0 or hi >= V:
-                bad = lo if lo < 0 else hi
-                raise IndexError(
-                    f"embedding: index {bad} is out of range for a table of {V} rows (valid: 0 to {V - 1}); "
-                    "negative ids are not wrapped around. Check the tokenizer's vocab_size against num_embeddings"
-                )
+        check_index_range(idx, V, lambda bad: (
+            f"embedding: index {bad} is out of range for a table of {V} rows (valid: 0 to {V - 1}); "
+            "negative ids are not wrapped around. Check the tokenizer's vocab_size against num_embeddings"))
         ctx.save_inputs()
         ctx.kwargs = dict(padding_idx=padding_idx)
         ctx.idx, ctx.shape, ctx.padding_idx = idx, weight.shape, padding_idx

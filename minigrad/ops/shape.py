@@ -8,7 +8,7 @@ entries they read, and an entry read twice gets both contributions (scatter-add)
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backend import scatter_add, xp_of
+from ..backend import check_index_range, scatter_add, xp_of
 from ._util import normalize_dim, unbroadcast
 
 
@@ -189,15 +189,9 @@ class SetItem(Function):
 
 
 def _check_index_range(op, index, size, what):
-    if index.size == 0:
-        return
-    lo, hi = int(index.min()), int(index.max())
-    if lo < 0 or hi >= size:
-        bad = lo if lo < 0 else hi
-        raise IndexError(
-            f"{op}: index {bad} is out of range for {what} of size {size} (valid: 0 to {size - 1}); "
-            "negative indices are not wrapped around here"
-        )
+    check_index_range(index, size, lambda bad: (
+        f"{op}: index {bad} is out of range for {what} of size {size} (valid: 0 to {size - 1}); "
+        "negative indices are not wrapped around here"))
 
 
 class Gather(Function):
@@ -227,7 +221,10 @@ class ScatterAdd(Function):
         xp = xp_of(g)
         ctx.dim, ctx.index = dim, index
         out = xp.zeros(shape, dtype=g.dtype)
-        coords = list(xp.indices(index.shape, sparse=True))
+        # each other dim's coordinates as an arange shaped to broadcast (numpy's sparse indices,
+        # which cupy's indices() does not offer)
+        coords = [xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
+                  for d, n in enumerate(index.shape)]
         coords[dim] = index
         scatter_add(out, tuple(coords), g)
         return out

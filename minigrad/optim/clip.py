@@ -47,17 +47,20 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if any(xp_of(n) is not xp for n in norms):
         raise RuntimeError(f"{who}: the gradients live on different devices; move the model to one device")
     total_norm = xp.linalg.norm(xp.stack(norms), ord=norm_type)
-    total = float(total_norm)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(
-            f"{who}: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
-            "clipped. Set error_if_nonfinite=False to let it pass (the gradients then become nan)"
-        )
-    clip_coef = min(max_norm / (total + 1e-6), 1.0)
-    if clip_coef < 1.0 or not math.isfinite(total):  # a nan/inf norm spreads to the gradients, as in PyTorch
-        for g in grads:
-            g.data *= clip_coef
-            g._version[0] += 1
+    if error_if_nonfinite:  # the one case that must read the norm on the host (a sync on a GPU)
+        total = float(total_norm)
+        if not math.isfinite(total):
+            raise RuntimeError(
+                f"{who}: the total norm of order {norm_type} of the gradients is {total}, so they cannot be "
+                "clipped. Set error_if_nonfinite=False to let it pass (the gradients then become nan)"
+            )
+    # min(max_norm / (norm + 1e-6), 1) stays on the gradients' device, and every gradient is scaled
+    # by it (by 1 when the norm is small): the host never waits for the device. A nan/inf norm
+    # spreads to the gradients, as in PyTorch.
+    clip_coef = xp.minimum(max_norm / (total_norm + 1e-6), 1.0)
+    for g in grads:
+        g.data *= clip_coef.astype(g.dtype, copy=False)
+        g._version[0] += 1
     return Tensor._make(xp.asarray(total_norm, dtype=grads[0].dtype), False, None)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import minigrad as mg
 
 from .common import (Corpus, TrainSettings, Trained, char_tokenizer_from_json, check_sampling, eval_schedule, reporter,
-                     results_of, sample_next, split_text)
+                     results_of, split_text)
 from .common import char_tokenizer_json as tokenizer_json  # the module interface's names (see zoo/__init__.py)
 from .common import model_weights as state_dict
 
@@ -169,22 +169,11 @@ def generate(trained: Trained, prompt: str | None, tokens: int, temperature: flo
                                  generator=mg.Generator(seed))
             new = out.numpy()[0, len(ids):].tolist()
         else:
-            new = _rnn_continue(model, ids, tokens, temperature, top_k, np.random.default_rng(seed))
+            new = model.generate(np.asarray([ids], dtype=np.int64), tokens, temperature=temperature,
+                                 generator=mg.Generator(seed), top_k=top_k)[0]
     finally:
         model.train(was_training)
     return prompt + trained.tokenizer.decode(new)
-
-
-def _rnn_continue(model, ids, tokens, temperature, top_k, rng) -> list[int]:
-    """Read the prompt, then feed back one sampled character at a time, carrying the state."""
-    device = next(iter(model.parameters())).device
-    logits, state = model(mg.tensor(np.asarray([ids], dtype=np.int64), device=device))
-    out = []
-    for _ in range(tokens):
-        nxt = sample_next(logits.numpy()[0, -1], temperature, top_k, rng)
-        out.append(nxt)
-        logits, state = model(mg.tensor(np.asarray([[nxt]], dtype=np.int64), device=device), state)
-    return out
 
 
 def loss_on_example(trained: Trained, text: str = "The cat sat."):

@@ -136,19 +136,6 @@ def check_device(device: str) -> str:
 
 
 # -- sampling ------------------------------------------------------------------------------------------
-def sample_next(logits: np.ndarray, temperature: float, top_k: int | None, rng: np.random.Generator) -> int:
-    """One id from a row of logits: greedy at temperature 0, else softmax(logits / T) over the top k."""
-    logits = np.asarray(logits, dtype=np.float64).reshape(-1)
-    if temperature == 0:
-        return int(logits.argmax())
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.size:
-        kth = np.partition(logits, -top_k)[-top_k]
-        logits = np.where(logits < kth, -np.inf, logits)
-    p = np.exp(logits - logits.max())
-    return int(rng.choice(p.size, p=p / p.sum()))
-
-
 def check_sampling(temperature: float, top_k: int | None, tokens: int) -> None:
     if temperature < 0:
         raise ValueError(f"--temperature must be >= 0 (0 picks the most likely token), got {temperature}")

@@ -36,14 +36,14 @@ class PretrainConfig:
 
 
 def pretrain_base(task, tokenizer, model_config: GPTConfig, config: PretrainConfig, seed: int = 0,
-                  progress: bool | None = None) -> tuple[GPT, dict]:
-    """Train a fresh GPT on `task.pretrain_text` with nanoGPT's recipe; (model, history)."""
+                  progress: bool | None = None, device: str = "cpu") -> tuple[GPT, dict]:
+    """Train a fresh GPT on `task.pretrain_text` with nanoGPT's recipe, on `device`; (model, history)."""
     data = np.asarray(tokenizer.encode(task.pretrain_text(config.n_chars)), dtype=np.int64)
     split = int(0.9 * len(data))
     parts = {"train": data[:split], "val": data[split:]}
     rng = np.random.default_rng([seed, 1])
     mg.manual_seed(seed)
-    model = GPT(model_config)
+    model = GPT(model_config).to(device)
 
     def batch(which):
         return get_batch(parts[which], model_config.block_size, config.batch_size, rng)

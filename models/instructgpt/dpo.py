@@ -21,11 +21,10 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.optim import AdamW, clip_grad_norm_
-from minigrad.tensor import Tensor
 from minigrad.train import progress as progress_bar
 
 from .reward import Comparison, epoch_batches, log_sigmoid
-from .sequences import encode_pairs, sequence_logprob
+from .sequences import encode_pairs, on_device_of, sequence_logprob
 
 
 def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float = 0.1):
@@ -34,9 +33,9 @@ def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: flo
     All four are (N,) sequence log-probabilities: the policy's (Tensors, with graph) and the
     reference's (arrays or Tensors, treated as constants). The implicit rewards
     beta * (log pi - log pi_ref) come back as arrays, for logging."""
-    ref_chosen = np.asarray(ref_chosen.data if isinstance(ref_chosen, Tensor) else ref_chosen, dtype=np.float32)
-    ref_rejected = np.asarray(ref_rejected.data if isinstance(ref_rejected, Tensor) else ref_rejected,
-                              dtype=np.float32)
+    # constants: detached, and on the policy's device (host arrays cross once)
+    ref_chosen, ref_rejected = (on_device_of(policy_chosen, r, policy_chosen.dtype).detach()
+                                for r in (ref_chosen, ref_rejected))
     chosen_reward = (policy_chosen - ref_chosen) * beta
     rejected_reward = (policy_rejected - ref_rejected) * beta
     margin = chosen_reward - rejected_reward

@@ -93,8 +93,8 @@ class RLHFConfig:
 
 
 def clone_gpt(model: GPT, trainable: bool = True) -> GPT:
-    """A copy of a GPT with its own weights (frozen, in eval mode, with trainable=False)."""
-    copy = GPT(model.config)
+    """A copy of a GPT with its own weights, on its device (frozen, in eval mode, with trainable=False)."""
+    copy = GPT(model.config).to(model.lm_head.weight.device)
     copy.load_state_dict(model.state_dict())
     if not trainable:
         copy.requires_grad_(False)
@@ -103,7 +103,7 @@ def clone_gpt(model: GPT, trainable: bool = True) -> GPT:
 
 
 def clone_reward_model(model: RewardModel) -> RewardModel:
-    copy = RewardModel(model.config)
+    copy = RewardModel(model.config).to(model.head.weight.device)
     copy.load_state_dict(model.state_dict())
     return copy
 
@@ -117,10 +117,11 @@ class RLHFRun:
         r = RLHFRun(RLHFConfig.full(), seed=0)
         r.pretrain(); r.supervised_fine_tuning(); r.reward_modelling(); r.ppo(); r.dpo(); r.evaluate()
 
-    (`run_all` does exactly that). Lesson 8 calls them one by one and looks at each result."""
+    (`run_all` does exactly that). Lesson 8 calls them one by one and looks at each result.
+    `device="cuda"` trains and samples every model on a GPU."""
 
-    def __init__(self, config: RLHFConfig, seed: int = 0, progress: bool | None = None):
-        self.config, self.seed, self.progress = config, seed, progress
+    def __init__(self, config: RLHFConfig, seed: int = 0, progress: bool | None = None, device: str = "cpu"):
+        self.config, self.seed, self.progress, self.device = config, seed, progress, device
         self.task = InstructionTask(seed)
         self.tokenizer = make_tokenizer(self.task)
         self.gpt_config = config.gpt_config(self.tokenizer.vocab_size)
@@ -133,7 +134,7 @@ class RLHFRun:
     def pretrain(self) -> GPT:
         t0 = time.perf_counter()
         self.base, self.pretrain_history = pretrain_base(self.task, self.tokenizer, self.gpt_config,
-                                                         self.config.pretrain, self.seed, self.progress)
+                                                         self.config.pretrain, self.seed, self.progress, self.device)
         self._timed("pretrain", t0)
         return self.base
 

@@ -47,7 +47,7 @@ from minigrad.train import progress as progress_bar
 
 from .labeler import score as labeler_score
 from .sampling import sample_responses
-from .sequences import (SequenceBatch, encode_pairs, entropy, masked_mean, response_logits,
+from .sequences import (SequenceBatch, encode_pairs, entropy, masked_mean, on_device_of, response_logits,
                         response_logprobs, token_logprobs)
 
 
@@ -104,25 +104,24 @@ def ppo_policy_loss(logprobs: Tensor, old_logprobs, advantages, mask, clip_eps: 
 
     logprobs (B, L): log pi(y_t) under the current policy (with graph); old_logprobs,
     advantages, mask (B, L): arrays from the rollout."""
-    f32 = np.float32
-    old_logprobs, advantages, mask = (np.asarray(a, dtype=f32) for a in (old_logprobs, advantages, mask))
+    # the rollout's arrays cross to the policy's device once (the minibatch going in)
+    old_logprobs, advantages, m = (on_device_of(logprobs, a, logprobs.dtype) for a in (old_logprobs, advantages, mask))
     ratio = (logprobs - old_logprobs).exp()
     unclipped = ratio * advantages
     clipped = ratio.clamp(1.0 - clip_eps, 1.0 + clip_eps) * advantages
-    loss = -masked_mean(unclipped.minimum(clipped), mask)
-    clip_fraction = float(((clipped.data < unclipped.data) * mask).sum() / mask.sum())
+    loss = -masked_mean(unclipped.minimum(clipped), m)
+    clip_fraction = float(((clipped.data < unclipped.data) * m.data).sum() / m.data.sum())
     return loss, clip_fraction
 
 
 def ppo_value_loss(values: Tensor, old_values, returns, mask, clip_eps: float = 0.2):
     """The clipped value loss (PPO2 / TRL); (loss, fraction of tokens where clipping bit)."""
-    f32 = np.float32
-    old_values, returns, mask = (np.asarray(a, dtype=f32) for a in (old_values, returns, mask))
+    old_values, returns, m = (on_device_of(values, a, values.dtype) for a in (old_values, returns, mask))
     clipped = (values - old_values).clamp(-clip_eps, clip_eps) + old_values
     err = (values - returns) ** 2
     err_clipped = (clipped - returns) ** 2
-    loss = 0.5 * masked_mean(err.maximum(err_clipped), mask)
-    clip_fraction = float(((err_clipped.data > err.data) * mask).sum() / mask.sum())
+    loss = 0.5 * masked_mean(err.maximum(err_clipped), m)
+    clip_fraction = float(((err_clipped.data > err.data) * m.data).sum() / m.data.sum())
     return loss, clip_fraction
 
 

@@ -30,7 +30,7 @@ from models.gpt import GPT
 
 from .labeler import rank, score
 from .sampling import sample_responses
-from .sequences import SequenceBatch, encode_pairs, gather_positions
+from .sequences import SequenceBatch, encode_pairs, gather_positions, on_device_of
 
 
 class RewardModel(nn.Module):
@@ -47,7 +47,7 @@ class RewardModel(nn.Module):
     @classmethod
     def from_gpt(cls, gpt: GPT) -> "RewardModel":
         """A reward model whose trunk starts as a copy of `gpt` (the SFT model)."""
-        model = cls(gpt.config)
+        model = cls(gpt.config).to(gpt.lm_head.weight.device)
         model.gpt.load_state_dict(gpt.state_dict())
         return model
 
@@ -144,8 +144,10 @@ def pairwise_loss(rewards, winners, losers, prompt_of_pair):
         raise ValueError("pairwise_loss: no pairs")
     _, inverse, counts = np.unique(prompt_of_pair, return_inverse=True, return_counts=True)
     weight = (1.0 / counts[inverse]) / len(counts)       # sums to one
+    # the pairs and weights are the batch's: they cross to the rewards' device once
+    winners, losers = (on_device_of(rewards, a, np.int64) for a in (winners, losers))
     margin = rewards[winners] - rewards[losers]
-    loss = -(log_sigmoid(margin) * weight.astype(np.float32)).sum()
+    loss = -(log_sigmoid(margin) * on_device_of(margin, weight, margin.dtype)).sum()
     accuracy = float((margin.data > 0).mean())
     return loss, accuracy
 

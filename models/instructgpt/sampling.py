@@ -15,7 +15,9 @@ from typing import Sequence
 import numpy as np
 
 import minigrad as mg
+from minigrad.backend import to_device, to_numpy, xp_of
 from minigrad.nn.attention import KVCache
+from minigrad.ops._util import const
 from models.gpt import sample_next
 
 from .task import RESPONSE_END
@@ -33,7 +35,7 @@ def sample_responses(model, tokenizer, prompts: Sequence[str], max_new_tokens: i
     if max_new_tokens < 1:
         raise ValueError(f"sample_responses: max_new_tokens must be >= 1, got {max_new_tokens}")
     end_id = tokenizer.encode(RESPONSE_END)[0]
-    rng = mg.random.get_rng(generator)
+    rng = mg.random.get_rng(generator, model.lm_head.weight.xp)  # drawn where the model is
     out = []
     for start in range(0, len(prompts), batch_size):
         out += _sample_chunk(model, tokenizer, prompts[start:start + batch_size], max_new_tokens,
@@ -53,25 +55,31 @@ def _sample_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_k,
     seq = np.zeros((B, int(limit.max())), dtype=np.int64)
     for i, p in enumerate(encoded):
         seq[i, :len(p)] = p
-    done = np.zeros(B, dtype=bool)
+    # the prompts go to the model's device once; the loop runs there, and the host reads one flag
+    # a step (has every row ended?) and the tokens at the end
+    device = model.lm_head.weight.device
+    seq_d, lens_d, limit_d = (to_device(a, device) for a in (seq, lens, limit))
+    xp = xp_of(seq_d)
+    done = xp.zeros(B, dtype=bool)
     was_training = model.training
     model.eval()
     try:
         cache = KVCache()
         t = int(lens.min())
-        logits, _ = model(seq[:, :t], kv_cache=cache)
+        logits, _ = model(const(seq_d[:, :t]), kv_cache=cache)
         while True:
             nxt = sample_next(logits.data[:, -1, :], temperature, top_k, None, rng)
-            writing = (t >= lens) & ~done                 # rows past their prompt, not ended
-            seq[writing, t] = nxt[writing]
+            writing = (t >= lens_d) & ~done               # rows past their prompt, not ended
+            seq_d[:, t] = xp.where(writing, nxt, seq_d[:, t])
             done |= writing & (nxt == end_id)
             t += 1
-            done |= t >= limit
+            done |= t >= limit_d
             if done.all():
                 break
-            logits, _ = model(seq[:, t - 1:t], kv_cache=cache)
+            logits, _ = model(const(seq_d[:, t - 1:t]), kv_cache=cache)
     finally:
         model.train(was_training)
+    seq = to_numpy(seq_d)
     return [tokenizer.decode(seq[i, lens[i]:_response_end(seq[i], lens[i], limit[i], end_id)].tolist())
             for i in range(B)]
 

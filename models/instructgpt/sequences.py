@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+import minigrad as mg
 from minigrad.tensor import Tensor
 
 PAD_ID = 0   # any id works: a padded position is never attended to by a real one, nor read
@@ -111,10 +112,18 @@ def encode_pairs(tokenizer, prompts: Sequence[str], responses: Sequence[str],
 
 
 # -- what a GPT computes on a batch ------------------------------------------------------------
-def gather_positions(h: Tensor, positions: np.ndarray) -> Tensor:
+# The batch's arrays live on the host (they come from the tokenizer); where they meet a model's
+# tensors they cross to its device, once, explicitly (`on_device_of`): the batch going in.
+def on_device_of(like: Tensor, array, dtype=None) -> Tensor:
+    """`array` (host data, or a tensor already there) as a tensor on like's device."""
+    return mg.as_tensor(array if isinstance(array, Tensor) else np.asarray(array, dtype=dtype),
+                        dtype=dtype, device=like.device)
+
+
+def gather_positions(h: Tensor, positions) -> Tensor:
     """h[i, positions[i, j]] for (B, T, C) h and (B, L) positions -> (B, L, C)."""
-    rows = np.arange(h.shape[0])[:, None]
-    return h[rows, positions]
+    rows = h.xp.arange(h.shape[0])[:, None]
+    return h[rows, on_device_of(h, positions).data]
 
 
 def response_logits(gpt, batch: SequenceBatch) -> Tensor:
@@ -123,10 +132,10 @@ def response_logits(gpt, batch: SequenceBatch) -> Tensor:
     return gpt.lm_head(gather_positions(h, batch.positions))
 
 
-def token_logprobs(logits: Tensor, tokens: np.ndarray) -> Tensor:
+def token_logprobs(logits: Tensor, tokens) -> Tensor:
     """log softmax(logits)[..., token]: (B, L, V) logits and (B, L) ids -> (B, L)."""
     logp = logits.log_softmax(-1)
-    return logp.gather(-1, np.asarray(tokens, dtype=np.int64)[..., None]).squeeze(-1)
+    return logp.gather(-1, on_device_of(logits, tokens, np.int64).unsqueeze(-1)).squeeze(-1)
 
 
 def entropy(logits: Tensor) -> Tensor:
@@ -142,13 +151,18 @@ def response_logprobs(gpt, batch: SequenceBatch) -> Tensor:
 
 def sequence_logprob(gpt, batch: SequenceBatch) -> Tensor:
     """(B,) log pi(y | x) = sum_j log pi(y_j | x, y_<j) over each response's real tokens."""
-    mask = Tensor(batch.response_mask)
-    return (response_logprobs(gpt, batch) * mask).sum(-1)
+    logp = response_logprobs(gpt, batch)
+    return (logp * on_device_of(logp, batch.response_mask)).sum(-1)
 
 
-def masked_mean(x, mask: np.ndarray):
-    """The mean of x over the entries where mask is 1 (x: a Tensor or an array)."""
-    n = float(np.sum(mask))
+def masked_mean(x, mask):
+    """The mean of x over the entries where mask is 1. x and mask: arrays, or tensors on one device
+    (a host mask meeting a tensor crosses to its device; the count is read on the host)."""
+    if isinstance(x, Tensor):
+        mask = on_device_of(x, mask, x.dtype)
+        n = float(mask.data.sum())
+    else:
+        n = float(np.sum(mask))
     if n == 0:
-        raise ValueError(f"masked_mean: the mask (shape {np.shape(mask)}) selects nothing")
+        raise ValueError(f"masked_mean: the mask (shape {tuple(np.shape(mask))}) selects nothing")
     return (x * mask).sum() / n
