@@ -970,7 +970,8 @@ def _shape_arg(shape):
 
 
 def _as_index(index, op):
-    arr = index.data if isinstance(index, Tensor) else np.asarray(index)
+    # a bare device array (an order from argsort, a pooling index) stays where it is
+    arr = index.data if isinstance(index, Tensor) else index if xp_of(index) is not np else np.asarray(index)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must hold integers, got dtype {arr.dtype}; use .long()")
     return arr

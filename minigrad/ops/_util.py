@@ -51,3 +51,12 @@ def normalize_dims(dim, ndim: int, op: str):
 def const(array):
     """Wrap a raw array as a Tensor that takes no gradient (a mask, a sign, an index)."""
     return autograd.Tensor._make(as_array(array), False, None)
+
+
+def coords_along(xp, index, dim):
+    """The coordinates that put `index` along dim and every other dim in place, as a tuple for
+    fancy indexing: the other dims' coordinates are aranges shaped to broadcast against index
+    (numpy's sparse `indices`, which cupy's `indices` does not offer)."""
+    coords = [xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1)) for d, n in enumerate(index.shape)]
+    coords[dim] = index
+    return tuple(coords)

@@ -27,13 +27,15 @@ def out_size(size, kernel, stride, pad_lo, pad_hi, dilation):
 
 
 def window_view(xpad, kernel, stride, dilation, out):
-    """(N, C, *padded) -> a read-only view (C, *kernel, N, *out) of every window, no copy:
-    view[c, k..., n, o...] = xpad[n, c, o * stride + k * dilation]."""
+    """(N, C, *padded) -> a view (C, *kernel, N, *out) of every window, no copy:
+    view[c, k..., n, o...] = xpad[n, c, o * stride + k * dilation].
+    Windows overlap, so the view is only read (copied), never written; it is not marked
+    read-only because cupy's as_strided has no `writeable` argument."""
     xp = xp_of(xpad)
     sn, sc, *ss = xpad.strides
     shape = (xpad.shape[1], *kernel, xpad.shape[0], *out)
     strides = (sc, *(s * d for s, d in zip(ss, dilation)), sn, *(s * st for s, st in zip(ss, stride)))
-    return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides, writeable=False)
+    return xp.lib.stride_tricks.as_strided(xpad, shape=shape, strides=strides)
 
 
 def check_geometry(op, shape, kernel, stride, padding, dilation):

@@ -8,6 +8,7 @@ Average pooling needs no op of its own: it is the mean of the columns that `conv
 from __future__ import annotations
 
 from ..backend import scatter_add, xp_of
+from ._util import coords_along
 from .conv import window_view
 from .fused import Fused
 
@@ -92,8 +93,7 @@ class MaxPool(Fused):
         xp = xp_of(gy)
         n, c = ctx.in_shape[:2]
         gx = xp.zeros((n, c, _plane(ctx.in_shape)), dtype=gy.dtype)
-        rows, chans = xp.indices((n, c), sparse=True)
-        coords = (rows[..., None], chans[..., None], ctx.indices.reshape(n, c, -1))
+        coords = coords_along(xp, ctx.indices.reshape(n, c, -1), 2)
         if ctx.overlapping:
             scatter_add(gx, coords, gy.reshape(n, c, -1))  # a position picked by two windows gets both
         else:

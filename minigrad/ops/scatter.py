@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import xp_of
-from ._util import normalize_dim, shape_of
+from ._util import coords_along, normalize_dim, shape_of
 from .shape import Gather, _check_index_range
 
 
@@ -24,12 +24,6 @@ def check_scatter(op, shape, dim, index, src_shape):
     return dim
 
 
-def _coords(xp, index, dim):
-    coords = list(xp.indices(index.shape, sparse=True))
-    coords[dim] = index
-    return tuple(coords)
-
-
 class Scatter(Function):
     """y = x with y[..index..] = src along dim (src: a tensor the index's shape, or a number)
 
@@ -41,7 +35,7 @@ class Scatter(Function):
         xp = xp_of(x)
         ctx.dim, ctx.index, ctx.src_shape = dim, index, shape_of(src)
         out = x.copy()
-        out[_coords(xp, index, dim)] = src
+        out[coords_along(xp, index, dim)] = src
         return out
 
     def backward(ctx, gy):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import check_index_range, scatter_add, xp_of
-from ._util import normalize_dim, unbroadcast
+from ._util import coords_along, normalize_dim, unbroadcast
 
 
 class Reshape(Function):
@@ -221,12 +221,7 @@ class ScatterAdd(Function):
         xp = xp_of(g)
         ctx.dim, ctx.index = dim, index
         out = xp.zeros(shape, dtype=g.dtype)
-        # each other dim's coordinates as an arange shaped to broadcast (numpy's sparse indices,
-        # which cupy's indices() does not offer)
-        coords = [xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
-                  for d, n in enumerate(index.shape)]
-        coords[dim] = index
-        scatter_add(out, tuple(coords), g)
+        scatter_add(out, coords_along(xp, index, dim), g)
         return out
 
     def backward(ctx, gy):

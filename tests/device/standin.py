@@ -40,8 +40,8 @@ import numpy as np
 # the work). A name cupy lacks must fail here as it would on a GPU.
 _FUNCTIONS = frozenset("""
     abs add all allclose amax amin any arange argmax argmin argpartition argsort array asarray
-    ascontiguousarray broadcast_shapes broadcast_to ceil clip concatenate copy cos count_nonzero
-    cumsum divide empty empty_like equal exp expand_dims expm1 eye flatnonzero floor full
+    ascontiguousarray broadcast_shapes broadcast_to ceil clip concatenate copy copyto cos count_nonzero
+    cumprod cumsum divide einsum empty empty_like equal exp expand_dims expm1 eye flatnonzero floor full
     full_like greater greater_equal indices isfinite isinf isnan isneginf less less_equal
     linspace log log1p logical_and logical_not logical_or matmul maximum mean minimum moveaxis
     multiply negative nonzero not_equal ones ones_like pad partition power put_along_axis repeat
@@ -382,6 +382,12 @@ def _wrapped_along(fn):
     return call
 
 
+def _as_strided(x, shape=None, strides=None):
+    """cupy.lib.stride_tricks.as_strided: a view with the given shape and strides. cupy's has no
+    `writeable` (or `subok`) argument, so passing one fails here as it would on a GPU."""
+    return ndarray(np.lib.stride_tricks.as_strided(_unwrap(x, "cupy.lib.stride_tricks.as_strided"), shape, strides))
+
+
 _WRAPPING = {"take": _wrapped_along(np.take), "take_along_axis": _wrapped_along(np.take_along_axis),
              "put_along_axis": lambda a, i, v, axis: np.put_along_axis(a, i % a.shape[axis], v, axis)}
 
@@ -395,6 +401,7 @@ class _Cupy(types.ModuleType):
         super().__init__("cupy", "a strict stand-in for cupy (tests/device/standin.py)")
         self.random = types.SimpleNamespace(default_rng=_Generator)
         self.linalg = types.SimpleNamespace(norm=_function("linalg.norm", np.linalg.norm))
+        self.lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_as_strided))
 
     def __getattr__(self, name):
         if name in ("asarray", "array"):

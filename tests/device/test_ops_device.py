@@ -29,6 +29,14 @@ def ids(high, *shape, seed=0):
     return np.random.default_rng(seed).integers(0, high, shape)
 
 
+def with_zeros(*shape, at, seed=0):
+    """Values away from 0, except exact zeros at the positions `at` (prod's and norm's special cases)."""
+    a = f64(*shape, lo=0.5, hi=1.5, seed=seed) * np.sign(f64(*shape, seed=seed + 10))
+    for position in at:
+        a[position] = 0.0
+    return a
+
+
 # name -> (fn(*tensors), input arrays, Function classes it runs)
 CASES = {
     "add": (lambda x, y: x + y, [f64(3, 1, 4), f64(2, 4, seed=1)], {"Add"}),
@@ -82,7 +90,60 @@ CASES = {
              + F.scaled_dot_product_attention(q, k, v, attn_mask=mg.ones(5, 5, device=q.device).tril() > 0),
              [f64(2, 5, 4), f64(2, 5, 4, seed=1), f64(2, 5, 4, seed=2)], {"ScaledDotProductAttention"}),
     "rnn_lstm_gru_scans": (lambda x: _scans(x), [f64(4, 2, 3)], {"RNNScan", "LSTMScan", "GRUScan"}),
+    # issue 15's ops
+    "log1p_leaky_relu": (lambda x: x.log1p() * F.leaky_relu(x, 0.2), [f64(3, 4, lo=-0.5)], {"Log1p", "LeakyRelu"}),
+    "prod": (lambda x, z: x.prod(1) + x.prod(0, keepdim=True).sum() + x.prod() + z.prod(1) + z.prod(),
+             [f64(3, 4, lo=0.5, hi=1.5), with_zeros(3, 4, at=[(0, 1), (1, 0), (1, 2)])], {"Prod"}),
+    "vector_norm": (lambda x, z: x.norm() + x.norm(1, dim=1) + x.norm(float("inf"), dim=0).sum()
+                    + x.norm(float("-inf")) + x.norm(3, dim=(0, 1), keepdim=True) + x.norm(0.5, dim=1)
+                    + z.norm(dim=1) + z.norm(0.5, dim=1) + z.norm(0),
+                    [distinct(3, 4), with_zeros(3, 4, at=[(0, 1), (2, 0), (2, 1), (2, 2), (2, 3)], seed=1)],
+                    {"VectorNorm"}),
+    "cumsum": (lambda x: x.cumsum(1) + x.cumsum(-2) * x, [f64(3, 4)], {"Cumsum"}),
+    "scatter": (lambda x, s, i, j: x.scatter(1, i, s) + x.scatter(0, j, value=2.0) * x + x.scatter_add(1, i, s * s),
+                [f64(3, 4), f64(3, 2, seed=1), np.argsort(f64(3, 4, seed=2), axis=1)[:, :2],
+                 np.argsort(f64(3, 4, seed=3), axis=0)[:2]], {"Scatter"}),
+    "sort_topk_flip_roll": (lambda x: x.sort(1).values * x.sort(0, descending=True).values
+                            + x.topk(4, 1).values.flip(1) + x.topk(2, 0, largest=False).values.sum(0)
+                            + x.flip(0, 1).roll(2, 1) * x.roll(-1) + x.roll((1, -1), (0, 1)),
+                            [distinct(3, 4)], set()),
+    "masked_select": (lambda x, y: x.masked_select(x > 0) * 2.0 + y.masked_select(x.sum(0) > 0).sum(),
+                      [f64(3, 4), f64(2, 3, 4, seed=1)], set()),
+    "mm_bmm_outer_methods": (lambda a, b, c, v: a.mm(b).sum() + c.bmm(c.transpose(1, 2)).sum(0)
+                             + v.outer(v) + a.add(a, alpha=2).sub(a).mul(a).div(2.0).pow(2).sum(),
+                             [f64(3, 3), f64(3, 3, seed=1), f64(2, 3, 3, seed=2), f64(3, seed=3)], set()),
+    "einsum": (lambda a, b, c, d: mg.einsum("ij,jk->ik", a, b) + mg.einsum("ii->i", b)
+               + mg.einsum("bij,bjk->ik", c, c) + mg.einsum("...j,...j->...", c, c).sum(0)
+               + mg.einsum(a, [0, 1], d, [1], [0]) + mg.einsum("ij,j", a, d) + mg.einsum("ij->", a),
+               [f64(3, 3), f64(3, 3, seed=1), f64(2, 3, 3, seed=2), f64(3, seed=3)], {"Einsum"}),
+    "unfold_fold": (lambda x, c: F.unfold(x, 2, padding=1, stride=(1, 2)) * 1.0
+                    + F.fold(c, (4, 5), 2, padding=1, stride=(1, 2)).sum() * x.sum(),
+                    [f64(2, 3, 4, 5), f64(2, 12, 15, seed=1)], {"Unfold", "Fold"}),
+    "conv": (lambda x, w, b, v, u: F.conv2d(x, w, b, stride=(1, 2), padding=1, dilation=(2, 1))
+             + F.conv2d(x, w[:, :1], padding="same", groups=2).sum()
+             + F.conv1d(v, u, stride=2, padding=1).sum(),
+             [f64(2, 2, 5, 6), f64(4, 2, 3, 2, seed=1), f64(4, seed=2), f64(2, 3, 7, seed=3), f64(2, 3, 3, seed=4)],
+             {"Unfold"}),
+    "max_pool": (lambda x, v: F.max_pool2d(x, 2) + F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)[..., :2, :2]
+                 + F.max_pool1d(v, 3, stride=1, dilation=2).sum(), [distinct(2, 3, 4, 4), distinct(2, 3, 8, seed=1)],
+                 {"MaxPool"}),
+    "avg_pool": (lambda x, v: F.avg_pool2d(x, 2, padding=1) * F.avg_pool2d(x, 3, stride=1, padding=1, ceil_mode=True,
+                                                                         count_include_pad=False)[..., :3, :3]
+                 + F.avg_pool2d(x, 2, divisor_override=3).sum() + F.avg_pool1d(v, 3, stride=2).sum(),
+                 [f64(2, 3, 4, 4), f64(2, 3, 8, seed=1)], {"Unfold"}),
+    "batch_norm": (lambda x, w, b, y: _batch_norm(x, w, b) + F.batch_norm(y, None, None, w, b, training=True).sum(),
+                   [f64(4, 3, 2), f64(3, seed=1), f64(3, seed=2), f64(5, 3, seed=3)], {"BatchNorm"}),
+    "rms_norm": (lambda x, w: F.rms_norm(x, 4, w) + F.rms_norm(x, (3, 4), eps=1e-3),
+                 [f64(2, 3, 4), f64(4, seed=1)], {"RMSNorm"}),
 }
+
+
+def _batch_norm(x, w, b):
+    """Training-mode batch norm updating running statistics kept on x's device; they are part of
+    the output, so a wrong update on either device shows."""
+    running_mean, running_var = mg.zeros(3, device=x.device, dtype=x.dtype), mg.ones(3, device=x.device, dtype=x.dtype)
+    y = F.batch_norm(x, running_mean, running_var, w, b, training=True, momentum=0.3)
+    return y + running_mean.reshape(1, 3, 1) + running_var.reshape(1, 3, 1)
 
 
 def _setitem(x, y):
@@ -174,7 +235,8 @@ def test_float32_ops_agree_within_float32_rounding(same_on_device):
 
 
 # reading a boolean mask's number of Trues is the one transfer an op may need (its output's shape)
-SYNCS_BY_DESIGN = {"getitem": [("boolean-mask indexing (its size)", 1)]}
+SYNCS_BY_DESIGN = {"getitem": [("boolean-mask indexing (its size)", 1)],
+                   "masked_select": [("boolean-mask indexing (its size)", 1)] * 2}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
