@@ -101,7 +101,7 @@ class _BatchNorm(Module):
             self.num_batches_tracked.data += 1
             self.num_batches_tracked._version[0] += 1
             if self.momentum is None:  # a cumulative average of every batch so far
-                factor = 1.0 / int(self.num_batches_tracked.data)
+                factor = 1.0 / self.num_batches_tracked.data  # an array where the count is: int() would sync
         # eval mode without running statistics (track_running_stats=False) uses the batch's, as PyTorch
         batch_stats = self.training or self.running_mean is None
         running = not self.training or self.track_running_stats

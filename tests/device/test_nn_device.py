@@ -75,7 +75,48 @@ LAYERS = {
                   [x64(3, 4), ids(16, 3)],
                   lambda m, x, pos: m[0](3, offset=2) * x + m[1](3) + m[1](pos) + m[0](pos),
                   {"SinusoidalPositionalEmbedding", "LearnedPositionalEmbedding"}),
+    # issue 15's layers
+    "conv2d_net": (lambda: nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, groups=2), nn.BatchNorm2d(4), nn.LeakyReLU(0.1),
+                                         nn.MaxPool2d(2), nn.Conv2d(4, 3, 2, padding="same", dilation=2, bias=False),
+                                         nn.AvgPool2d(2, stride=1), nn.SiLU(), nn.Flatten()),
+                   [x64(2, 2, 6, 6)], lambda m, x: m(x),
+                   {"Conv2d", "_ConvNd", "BatchNorm2d", "_BatchNorm", "LeakyReLU", "MaxPool2d", "_MaxPoolNd",
+                    "AvgPool2d", "_AvgPoolNd", "SiLU"}),
+    "conv1d_net": (lambda: nn.Sequential(nn.Conv1d(3, 4, 3, stride=2, padding=1), nn.BatchNorm1d(4, momentum=None),
+                                         nn.MaxPool1d(2, stride=1, return_indices=False),
+                                         nn.AvgPool1d(2, count_include_pad=False, padding=1)),
+                   [x64(2, 3, 9)], lambda m, x: m(x), {"Conv1d", "BatchNorm1d", "MaxPool1d", "AvgPool1d"}),
+    "batch_norm_training": (lambda: nn.ModuleList([nn.BatchNorm1d(3), nn.BatchNorm2d(2, momentum=None, affine=False)]),
+                            [x64(5, 3), x64(3, 2, 2, 2, seed=1)], lambda m, x, y: _batch_norm_steps(m, x, y), set()),
+    "rms_norm": (lambda: nn.RMSNorm((2, 4)), [x64(3, 2, 4)], lambda m, x: m(x) + nn.RMSNorm(4, eps=1e-3,
+                 elementwise_affine=False)(x), {"RMSNorm"}),
+    "bce_with_logits": (lambda: nn.ModuleList([nn.BCEWithLogitsLoss(pos_weight=mg.tensor([1.0, 2.0, 0.5])),
+                                               nn.BCEWithLogitsLoss(weight=mg.tensor([[0.5], [1.0]]), reduction="none")]),
+                        [x64(2, 3), np.random.default_rng(1).random((2, 3))],
+                        lambda m, x, y: m[0](x, y) + m[1](x, y), {"BCEWithLogitsLoss"}),
+    "parameter_list_and_dict": (lambda: _ParameterContainers(), [x64(2, 3)],
+                                lambda m, x: (x @ m.weights[0]).tanh() @ m.weights[1] * m.extra["scale"] + m.extra["shift"],
+                                {"ParameterList", "ParameterDict"}),
 }
+
+
+class _ParameterContainers(Module):
+    def __init__(self):
+        super().__init__()
+        self.weights = nn.ParameterList([nn.Parameter(mg.randn(3, 4)), mg.randn(4, 2)])
+        self.weights.append(mg.randn(2))  # unused: it must get no gradient on either device
+        self.extra = nn.ParameterDict({"scale": nn.Parameter(mg.randn(2))})
+        self.extra["shift"] = mg.randn(1)
+
+
+def _batch_norm_steps(m, x, y):
+    """Two training steps and one in eval mode: the running statistics (momentum 0.1, and the
+    cumulative average of momentum=None) and num_batches_tracked must agree too."""
+    m.train()
+    out = m[0](x).sum(0) + m[0](x * 2.0).sum(0) + m[1](y).sum() + m[1](y + 1.0).sum()
+    m.eval()
+    out = out + m[0](x).sum(0) + m[1](y).sum()
+    return out + sum(b.type(out.dtype).sum() for b in m.buffers())
 
 
 def _lstm(m, x, h, c):
