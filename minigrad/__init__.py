@@ -20,6 +20,7 @@ from .creation import (
 )
 from .gradcheck import gradcheck, gradgradcheck
 from .ops.einsum import einsum
+from . import random as _random
 from .random import Generator, get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, cat, stack, tensor, where
 
@@ -48,6 +49,8 @@ half = float16
 
 class cuda:  # noqa: N801  (torch.cuda.is_available() reads the same here)
     is_available = staticmethod(cuda_is_available)
+    get_rng_state = staticmethod(_random.get_device_rng_state)  # see random.py: the device stream's key
+    set_rng_state = staticmethod(_random.set_device_rng_state)
 
 
 # functional forms of the common methods: minigrad.exp(x) == x.exp()

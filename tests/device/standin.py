@@ -357,8 +357,10 @@ class _Generator:
     """cupy.random.Generator: random, standard_normal, integers and uniform, on the device."""
 
     def __init__(self, seed):
-        # a stream of its own, as cupy's XORWOW is: the CPU's numbers for the same seed differ
-        self._rng = np.random.default_rng(None if seed is None else [int(seed), 0xC0FFEE])
+        # seeded as cupy's is (an int or a list of ints, through numpy's SeedSequence), and a stream
+        # of its own, as cupy's XORWOW is: the CPU's numbers for the same seed differ
+        words = [seed] if isinstance(seed, int) else list(seed or [])
+        self._rng = np.random.default_rng(None if seed is None else [*map(int, words), 0xC0FFEE])
 
     def random(self, size=None, dtype=np.float64):
         return ndarray(np.asarray(self._rng.random(size, dtype=dtype)))

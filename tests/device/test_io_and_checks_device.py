@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import backend, io, nn
+from minigrad import backend, io, nn, optim
 from minigrad.nn import functional as F
+from minigrad.optim import lr_scheduler
 
 import standin
 
@@ -74,3 +75,61 @@ def test_good_indices_on_the_device_pass_and_are_read_in_one_copy(device, standi
         assert log.to_host == []  # three lookups, nothing read yet
         out.sum().item()
     assert [what for what, _ in log.to_host] == ["get()", "item()"]  # the checks' bounds, then the value
+
+
+def _resumable(device, seed):
+    mg.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.Tanh(), nn.Dropout(0.3), nn.Linear(16, 3)).to(device)
+    opt = optim.Adam(model.parameters(), lr=3e-3, amsgrad=True)
+    return model, opt, lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+
+def _train(model, opt, sched, steps, device):
+    """Batches and dropout masks are drawn on the device, by the device's generator."""
+    losses = []
+    for _ in range(steps):
+        x, y = mg.randn(8, 5, device=device), mg.randint(0, 3, (8,), device=device)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    return losses
+
+
+STEPS, STOP = 6, 2
+
+
+def _checkpoint(model, opt, sched):
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "step": STOP, "rng": mg.get_rng_state(), "cuda_rng": mg.cuda.get_rng_state()}
+
+
+def test_a_device_run_saved_with_its_optimizer_and_device_random_state_resumes_bit_for_bit(device, tmp_path):
+    """Nested optimizer state (Adam's moments on the device) goes to a file and back into fresh
+    objects on the device; with the device generator's key restored, dropout masks and batches
+    repeat, so the losses match the run that never stopped (which read the key at the same step)."""
+    model, opt, sched = _resumable(device, seed=0)
+    uninterrupted = _train(model, opt, sched, STOP, device)
+    _checkpoint(model, opt, sched)  # the uninterrupted run reads the state where the other one saves it
+    uninterrupted += _train(model, opt, sched, STEPS - STOP, device)
+
+    model, opt, sched = _resumable(device, seed=0)
+    first = _train(model, opt, sched, STOP, device)
+    io.save(_checkpoint(model, opt, sched), tmp_path / "ckpt.safetensors")
+
+    def resume(restore_device_rng):
+        model, opt, sched = _resumable(device, seed=123)  # other weights, another stream: all must come from the file
+        ckpt = io.load(tmp_path / "ckpt.safetensors")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        mg.set_rng_state(ckpt["rng"])
+        if restore_device_rng:
+            mg.cuda.set_rng_state(ckpt["cuda_rng"])
+        assert {backend.device_of(v) for s in opt.state.values() for v in s.values() if hasattr(v, "shape")} == {"cuda"}
+        return first + _train(model, opt, sched, STEPS - STOP, device)
+
+    assert resume(restore_device_rng=True) == uninterrupted  # exactly: the same floats
+    assert resume(restore_device_rng=False) != uninterrupted  # the device key is what makes it repeat

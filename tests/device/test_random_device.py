@@ -1,6 +1,7 @@
 """Random numbers for device tensors are drawn on the device, by the device's generator seeded
 from the same manual_seed: factories, in-place fills, layer initialisation, multinomial."""
 import numpy as np
+import pytest
 
 import minigrad as mg
 from minigrad import nn
@@ -43,3 +44,42 @@ def test_the_device_generator_repeats_with_its_seed_and_draws_the_right_distribu
     assert -2 <= first["uniform_"].min() and first["uniform_"].max() < 1
     assert abs(first["normal_"].mean() - 3) < 0.05 and abs(first["normal_"].std() - 0.5) < 0.05
     assert set(np.unique(first["multinomial"])) == {0, 2} and abs((first["multinomial"] == 2).mean() - 0.8) < 0.05
+
+
+def test_the_device_state_saved_and_restored_repeats_the_device_draws(device):
+    """minigrad.cuda.get_rng_state / set_rng_state (torch.cuda's names): the device stream's key.
+    Reading it starts the next epoch's stream; restoring it restarts that stream, also after other
+    draws and a new seed. The CPU generator is separate: its state neither moves nor moves it."""
+    mg.manual_seed(3)
+    mg.randn(5, device=device)
+    cpu_state = mg.get_rng_state()
+    state = mg.cuda.get_rng_state()
+    assert state.dtype == mg.uint8 and state.shape == (24,) and state.device == "cpu"
+    after = {k: v.numpy() for k, v in _draws(device).items()}
+    cpu_after = mg.randn(4).numpy()
+
+    mg.manual_seed(99)
+    mg.randn(7, device=device)
+    mg.cuda.set_rng_state(state)
+    again = {k: v.numpy() for k, v in _draws(device).items()}
+    for k in after:
+        np.testing.assert_array_equal(again[k], after[k], err_msg=k)
+    mg.set_rng_state(cpu_state)  # the CPU stream comes back on its own
+    np.testing.assert_array_equal(mg.randn(4).numpy(), cpu_after)
+
+    # reading the key starts a new stream: the numbers after a second read differ from the first's
+    mg.cuda.set_rng_state(state)
+    mg.cuda.get_rng_state()
+    assert not np.array_equal(mg.randn(2000, device=device).numpy(), after["randn"])
+
+
+def test_a_generator_without_a_seed_keeps_its_device_key_and_bad_states_are_refused(device):
+    g = mg.Generator(None)
+    state = g.get_state("cuda")
+    first = mg.randn(50, generator=g, device=device).numpy()
+    g.set_state(state, "cuda")
+    np.testing.assert_array_equal(mg.randn(50, generator=g, device=device).numpy(), first)
+    with pytest.raises(ValueError, match=r"expected 24 bytes from get_state\(device='cuda'\)"):
+        mg.cuda.set_rng_state(mg.get_rng_state())  # the CPU's 37 bytes
+    with pytest.raises(ValueError, match=r"seed with a number in \[0, 2\*\*128\)"):
+        mg.Generator(2 ** 130).get_state("cuda")
