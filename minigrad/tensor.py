@@ -721,10 +721,10 @@ class Tensor:
             self._version[0] += 1
 
     def gather(self, dim, index):
-        return S.Gather.apply(self, dim, _as_index(index, "gather"))
+        return S.Gather.apply(self, dim, _as_index(index, "gather", self.data))
 
     def index_select(self, dim, index):
-        return S.IndexSelect.apply(self, dim, _as_index(index, "index_select"))
+        return S.IndexSelect.apply(self, dim, _as_index(index, "index_select", self.data))
 
     def take_along_dim(self, index, dim):
         return self.gather(dim, index)
@@ -800,7 +800,7 @@ class Tensor:
     def scatter(self, dim, index, src=None, value=None):
         """A copy with src (or value) written at index along dim, as torch.scatter."""
         src = value if src is None else src
-        idx = _as_index(index, "scatter")
+        idx = _as_index(index, "scatter", self.data)
         dim = Scatter.check_scatter("scatter", self.shape, dim, idx, getattr(src, "shape", None))
         if isinstance(src, Tensor):
             src = src[tuple(slice(0, n) for n in idx.shape)].type(self.dtype)
@@ -808,7 +808,7 @@ class Tensor:
 
     def scatter_add(self, dim, index, src):
         """A copy with src added at index along dim (repeated positions add up), as torch.scatter_add."""
-        idx = _as_index(index, "scatter_add")
+        idx = _as_index(index, "scatter_add", self.data)
         dim = Scatter.check_scatter("scatter_add", self.shape, dim, idx, src.shape)
         return self + S.ScatterAdd.apply(src[tuple(slice(0, n) for n in idx.shape)], dim, idx, self.shape)
 
@@ -969,11 +969,14 @@ def _shape_arg(shape):
     return tuple(int(s) for s in shape)
 
 
-def _as_index(index, op):
-    # a bare device array (an order from argsort, a pooling index) stays where it is
+def _as_index(index, op, like=None):
+    """An integer index as an array: a bare device array (an order from argsort) stays where it is;
+    given the indexed data `like`, a host index moves to its device once (as indexing does)."""
     arr = index.data if isinstance(index, Tensor) else index if xp_of(index) is not np else np.asarray(index)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{op}: index must hold integers, got dtype {arr.dtype}; use .long()")
+    if like is not None and isinstance(arr, np.ndarray) and not isinstance(like, np.ndarray):
+        arr = to_device(arr, device_of(like))
     return arr
 
 

@@ -266,6 +266,22 @@ def test_indexing_a_device_tensor_with_host_indices_moves_them_once(device, same
     same_on_device(run)
 
 
+def test_gather_and_scatter_with_host_indices_move_them_to_the_device(device, same_on_device):
+    """A list or numpy index given to gather, index_select, scatter or scatter_add on a device
+    tensor crosses once, as an index in [] does (it met device data before, which cupy refuses)."""
+
+    def run(dev):
+        x = mg.tensor(f64(3, 4), device=dev, requires_grad=True)
+        s = mg.tensor(f64(3, 2, seed=1), device=dev, requires_grad=True)
+        i = np.array([[3, 0], [1, 2], [0, 0]])
+        y = (x.gather(1, i).sum() + x.index_select(1, [2, 0, 2]).sum(0).sum() + x.scatter(1, [[1], [0], [3]], 2.0)
+             + x.scatter(1, i[:, :1], s) * x + x.scatter_add(1, i.tolist(), s * s))
+        y.sum().backward()
+        return {"out": y, "grad_x": x.grad, "grad_s": s.grad}
+
+    same_on_device(run)
+
+
 def test_gradcheck_and_gradgradcheck_run_on_the_device(device):
     x = mg.tensor(f64(2, 3), device=device, requires_grad=True)
     w = mg.tensor(f64(3, 2, seed=1), device=device, requires_grad=True)

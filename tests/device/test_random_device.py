@@ -60,7 +60,7 @@ def test_the_device_state_saved_and_restored_repeats_the_device_draws(device):
 
     mg.manual_seed(99)
     mg.randn(7, device=device)
-    mg.cuda.set_rng_state(state)
+    mg.cuda.set_rng_state(state.to(device))  # a state that was loaded onto the device reads back too
     again = {k: v.numpy() for k, v in _draws(device).items()}
     for k in after:
         np.testing.assert_array_equal(again[k], after[k], err_msg=k)
