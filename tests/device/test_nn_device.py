@@ -90,12 +90,14 @@ LAYERS = {
                             [x64(5, 3), x64(3, 2, 2, 2, seed=1)], lambda m, x, y: _batch_norm_steps(m, x, y), set()),
     "rms_norm": (lambda: nn.RMSNorm((2, 4)), [x64(3, 2, 4)], lambda m, x: m(x) + nn.RMSNorm(4, eps=1e-3,
                  elementwise_affine=False)(x), {"RMSNorm"}),
-    "bce_with_logits": (lambda: nn.ModuleList([nn.BCEWithLogitsLoss(pos_weight=mg.tensor([1.0, 2.0, 0.5])),
-                                               nn.BCEWithLogitsLoss(weight=mg.tensor([[0.5], [1.0]]), reduction="none")]),
+    "bce_with_logits": (lambda: nn.ModuleList([
+                            nn.BCEWithLogitsLoss(pos_weight=mg.tensor([1.0, 2.0, 0.5])),
+                            nn.BCEWithLogitsLoss(weight=mg.tensor([[0.5], [1.0]]), reduction="none")]),
                         [x64(2, 3), np.random.default_rng(1).random((2, 3))],
                         lambda m, x, y: m[0](x, y) + m[1](x, y), {"BCEWithLogitsLoss"}),
     "parameter_list_and_dict": (lambda: _ParameterContainers(), [x64(2, 3)],
-                                lambda m, x: (x @ m.weights[0]).tanh() @ m.weights[1] * m.extra["scale"] + m.extra["shift"],
+                                lambda m, x: ((x @ m.weights[0]).tanh() @ m.weights[1] * m.extra["scale"]
+                                              + m.extra["shift"]),
                                 {"ParameterList", "ParameterDict"}),
 }
 

@@ -105,7 +105,8 @@ CASES = {
                  np.argsort(f64(3, 4, seed=3), axis=0)[:2]], {"Scatter"}),
     "sort_topk_flip_roll": (lambda x: x.sort(1).values * x.sort(0, descending=True).values
                             + x.topk(4, 1).values.flip(1) + x.topk(2, 0, largest=False).values.sum(0)
-                            + x.flip(0, 1).roll(2, 1) * x.roll(-1) + x.roll((1, -1), (0, 1)),
+                            + x.flip(0, 1).roll(2, 1) * x.roll(-1) + x.roll((1, -1), (0, 1))
+                            + x.gather(1, x.argsort(1, descending=True)) * 0.5,
                             [distinct(3, 4)], set()),
     "masked_select": (lambda x, y: x.masked_select(x > 0) * 2.0 + y.masked_select(x.sum(0) > 0).sum(),
                       [f64(3, 4), f64(2, 3, 4, seed=1)], set()),
@@ -124,7 +125,8 @@ CASES = {
              + F.conv1d(v, u, stride=2, padding=1).sum(),
              [f64(2, 2, 5, 6), f64(4, 2, 3, 2, seed=1), f64(4, seed=2), f64(2, 3, 7, seed=3), f64(2, 3, 3, seed=4)],
              {"Unfold"}),
-    "max_pool": (lambda x, v: F.max_pool2d(x, 2) + F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)[..., :2, :2]
+    "max_pool": (lambda x, v: _max_pool_with_indices(x)
+                 + F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)[..., :2, :2]
                  + F.max_pool1d(v, 3, stride=1, dilation=2).sum(), [distinct(2, 3, 4, 4), distinct(2, 3, 8, seed=1)],
                  {"MaxPool"}),
     "avg_pool": (lambda x, v: F.avg_pool2d(x, 2, padding=1) * F.avg_pool2d(x, 3, stride=1, padding=1, ceil_mode=True,
@@ -136,6 +138,13 @@ CASES = {
     "rms_norm": (lambda x, w: F.rms_norm(x, 4, w) + F.rms_norm(x, (3, 4), eps=1e-3),
                  [f64(2, 3, 4), f64(4, seed=1)], {"RMSNorm"}),
 }
+
+
+def _max_pool_with_indices(x):
+    """The maxima, and the values read back at the indices max_pool2d returns (on x's device)."""
+    y, at = F.max_pool2d(x, 2, return_indices=True)
+    assert at.device == x.device and at.dtype == np.int64
+    return y + x.flatten(2).gather(2, at.flatten(2)).reshape(y.shape)
 
 
 def _batch_norm(x, w, b):

@@ -28,6 +28,8 @@ def d(standin_only):
     lambda d: np.where(d > 0, d, 0.0),
     lambda d: np.concatenate([d, d]),
     lambda d: cp.indices((2, 3), sparse=True),     # an argument cupy lacks
+    lambda d: cp.lib.stride_tricks.as_strided(d, (2,), (8,), writeable=False),  # cupy's as_strided lacks it too
+    lambda d: cp.lib.stride_tricks.as_strided(np.zeros(3), (2,), (8,)),
 ])
 def test_each_mix_is_refused(d, mix):
     with pytest.raises(TypeError):
@@ -38,6 +40,8 @@ def test_what_cupy_allows_is_allowed(d):
     assert isinstance(np.float32(2) * d, standin.ndarray) and isinstance(2.0 - d, standin.ndarray)
     assert isinstance(d.sum(), standin.ndarray) and d.sum().ndim == 0  # reductions stay 0-d arrays
     assert cp.pad(d, ((0, 0), (1, 1))).shape == (2, 5)
+    windows = cp.lib.stride_tricks.as_strided(d, shape=(2, 2, 2), strides=(24, 8, 8))  # a view, cupy's signature
+    np.testing.assert_array_equal(windows.get(), [[[0.0, 1.0], [1.0, 2.0]], [[3.0, 4.0], [4.0, 5.0]]])
     np.testing.assert_array_equal(d[cp.asarray([[0, 5]])].get(), [[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]])  # wraps, as cupy
     with pytest.raises(AttributeError, match="no attribute 'vectorize'"):
         cp.vectorize
