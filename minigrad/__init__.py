@@ -19,6 +19,7 @@ from .creation import (
 from .gradcheck import gradcheck, gradgradcheck
 from .random import Generator, manual_seed
 from .tensor import Tensor, cat, stack, tensor, where
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
