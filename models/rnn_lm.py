@@ -24,7 +24,8 @@ lectures:
 Run `python -m models.rnn_lm --corpus names --cell lstm --steps 3000` to train one
 (`--data DIR` or $MINIGRAD_DATA for names.txt / tinyshakespeare.txt; without them the built-in
 corpora are used). Lesson 4 runs all three with the settings below under `--full` (its
-default, quick budget trains 700 / 600 updates instead of 3000 / 1200).
+default, quick budget trains 128-wide cells for a share of wall-clock time instead of 3000 / 1200
+updates).
 
 Measured (held-out nats per character; embed 64, hidden 256, one layer, AdamW with cosine decay
 to lr/10, gradient clipping at 1; one process with one BLAS thread on a shared 2-core machine,
