@@ -31,7 +31,7 @@ BUDGET_NOTES = {  # what each budget is for, and what it costs (measured on a sh
     "quick": "each model trains for a fixed share of about 10 minutes of wall clock, however busy the "
              "machine, and each lesson says whether its point showed; --full trains the fixed step counts "
              "the README quotes, --fast is a smoke test in under a minute",
-    "full": "the fixed step counts the README quotes, about 25 minutes on 2 CPU cores",
+    "full": "the fixed step counts the README quotes, about 22 minutes on 2 CPU cores",
 }
 
 
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--fast", action="store_true",
                         help="a smoke test (under a minute): tiny models, a few steps each; the numbers mean little")
     budget.add_argument("--full", action="store_true",
-                        help="train every model for the fixed step counts the README quotes (about 25 minutes "
+                        help="train every model for the fixed step counts the README quotes (about 22 minutes "
                              "on a 2-core CPU). Default: the quick budget, each model trained for a share of about "
                              "10 minutes of wall clock, however busy the machine")
     t.add_argument("--lesson", type=int, action="append", metavar="N", help="run only lesson N (repeatable)")

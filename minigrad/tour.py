@@ -139,7 +139,7 @@ def _as_main_module(path: Path):
 
 
 # minutes a whole tour takes at each budget on a 2-core laptop (what the README says): the bar's yardstick
-TOUR_MINUTES = {"fast": 1, "quick": 10, "full": 25}
+TOUR_MINUTES = {"fast": 1, "quick": 10, "full": 22}
 
 
 def _clock(seconds: float) -> str:
@@ -164,9 +164,9 @@ class TourBar:
         self.t0 = self._last_line = time.perf_counter()
         with progress_to(stream):
             tqdm = None if disable else _tqdm()
-        self.bar = None if tqdm is None else tqdm(
-            total=1000, file=stream, dynamic_ncols=True, desc="tour", leave=True,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+        self.bar = None if tqdm is None else tqdm(   # the status rides in tqdm's free-form {unit} field
+            total=1000, file=stream, dynamic_ncols=True, desc="tour", leave=True, unit="",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {unit}")
 
     def status(self) -> str:
         spent = time.perf_counter() - self.t0
@@ -192,7 +192,8 @@ class TourBar:
     def tick(self) -> None:
         """Move the clock (a heartbeat line in plain mode)."""
         if self.bar is not None:
-            self.bar.set_postfix_str(self.status(), refresh=True)
+            self.bar.unit = self.status()
+            self.bar.refresh()
         elif not self.disable and time.perf_counter() - self._last_line >= self.heartbeat:
             self._line()
 
@@ -205,7 +206,7 @@ class TourBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.update(1000 - self.bar.n)
-            self.bar.set_postfix_str(f"{self.lessons} lessons in {_clock(time.perf_counter() - self.t0)}")
+            self.bar.unit = f"{self.lessons} lesson{'s' * (self.lessons > 1)} in {_clock(time.perf_counter() - self.t0)}"
             self.bar.close()
             self.bar = None
 

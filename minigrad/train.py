@@ -171,9 +171,9 @@ class Budget:
             disable = quiet()
         tqdm = None if disable else _tqdm()
         self._bar = None
-        if tqdm is not None:
-            self._bar = tqdm(total=1000, desc=desc, dynamic_ncols=True, file=_out(), leave=_leave,
-                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+        if tqdm is not None:   # the status rides in tqdm's free-form {unit} field (its {postfix} adds a comma)
+            self._bar = tqdm(total=1000, desc=desc, dynamic_ncols=True, file=_out(), leave=_leave, unit="",
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {unit}")
         self._plain = not disable and self._bar is None
         self._shown = 0      # the bar's position, in thousandths
         self._last_line = 0      # the last tenth of the budget a plain line was printed at
@@ -221,7 +221,7 @@ class Budget:
             shown = int(1000 * self.fraction())
             now = time.perf_counter()
             if shown > self._shown or now - self._last_print > 0.5:
-                self._bar.set_postfix_str(self.status(), refresh=False)
+                self._bar.unit = self.status()
                 self._bar.update(shown - self._shown)
                 self._shown, self._last_print = shown, now
         elif self._plain:
@@ -240,7 +240,7 @@ class Budget:
 
     def close(self) -> None:
         if self._bar is not None:
-            self._bar.set_postfix_str(self.status(), refresh=False)
+            self._bar.unit = self.status()
             self._bar.update(int(1000 * self.fraction()) - self._shown)
             self._bar.close()
             self._bar = None
