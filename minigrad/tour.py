@@ -31,6 +31,7 @@ from pathlib import Path
 
 from . import random
 from .report import check_budget, fmt
+from .train import clock_text
 from .tour_page import write_report
 
 
@@ -142,11 +143,6 @@ def _as_main_module(path: Path):
 TOUR_MINUTES = {"fast": 1, "quick": 10, "full": 22}
 
 
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 class TourBar:
     """The tour's own line on the terminal: which lesson, which of its cells, and the minutes spent
     against what the whole tour should take. A tqdm bar on a terminal; otherwise (a log, CI) the
@@ -160,7 +156,7 @@ class TourBar:
         self.lessons, self.stream, self.disable, self.heartbeat = lessons, stream, disable, heartbeat
         self.expected = TOUR_MINUTES[budget] * 60 if whole_tour else None
         self.lesson_label, self.cell_label = "", ""
-        self.index, self.cells, self.cell_index = 0, 1, 0
+        self.index, self.cells = 0, 1
         self.t0 = self._last_line = time.perf_counter()
         with progress_to(stream):
             tqdm = None if disable else _tqdm()
@@ -170,15 +166,14 @@ class TourBar:
 
     def status(self) -> str:
         spent = time.perf_counter() - self.t0
-        clock = _clock(spent) + (f" of about {_clock(self.expected)}" if self.expected else "")
+        clock = clock_text(spent) + (f" of about {clock_text(self.expected)}" if self.expected else "")
         return f"{self.lesson_label} | {self.cell_label} | {clock}"
 
     def lesson(self, index: int, label: str, cells: int) -> None:
-        self.index, self.cells, self.cell_index = index, max(cells, 1), 0
+        self.index, self.cells = index, max(cells, 1)
         self.lesson_label = f"lesson {index}/{self.lessons} {label}"
 
     def cell(self, index: int, title: str) -> None:
-        self.cell_index = index
         self.cell_label = f"cell {index}/{self.cells} {title}"
         if self.bar is not None:
             done = int(1000 * (self.index - 1 + (index - 1) / self.cells) / self.lessons)
@@ -206,7 +201,8 @@ class TourBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.update(1000 - self.bar.n)
-            self.bar.unit = f"{self.lessons} lesson{'s' * (self.lessons > 1)} in {_clock(time.perf_counter() - self.t0)}"
+            spent = clock_text(time.perf_counter() - self.t0)
+            self.bar.unit = f"{self.lessons} lesson{'s' * (self.lessons > 1)} in {spent}"
             self.bar.close()
             self.bar = None
 

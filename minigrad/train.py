@@ -137,7 +137,8 @@ def progress(iterable, total=None, desc=None, disable=None):
     return _PlainProgress(iterable, total=total, desc=desc, disable=disable)
 
 
-def _clock(seconds: float) -> str:
+def clock_text(seconds: float) -> str:
+    """0:07, 1:23, 12:00: minutes and seconds."""
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 60}:{seconds % 60:02d}"
 
@@ -209,7 +210,7 @@ class Budget:
             left = self.seconds - elapsed
         else:   # the steps run out first: estimate from the pace so far
             left = elapsed * (1 - fraction) / fraction if fraction > 0 else math.nan
-        clock = f"{_clock(elapsed)} spent" + ("" if math.isnan(left) else f", {_clock(left)} left")
+        clock = f"{clock_text(elapsed)} spent" + ("" if math.isnan(left) else f", {clock_text(left)} left")
         return f"{steps}{loss}, {clock}"
 
     def tick(self, loss: float | None = None) -> None:
