@@ -179,9 +179,10 @@ for ax, key in zip(axes, ("exact match", "token accuracy")):
     ax.tick_params(axis="x", rotation=30)
     ax.legend()
 lesson.figure(fig, "accuracy_vs_length", key=True,
-              caption="Greedy decoding on the test set against source length: the plain model falls away, "
-                      "reversal lifts it a little, attention holds up" + ("" if lesson.quick else
-                      " (the Transformer needs more updates than the others: see its note)") + ".")
+              caption="Greedy decoding on the test set against source length. What to look for: the plain "
+                      "model falling away with length, reversal lifting it, attention holding up" + (
+                      "" if lesson.quick else " (the Transformer needs more updates than the others: see its note)")
+                      + ".")
 longest = {v: next(r for r in results[v] if r["source length"] == buckets[-1]) for v in models}
 plain_all, reversed_all = results["plain"][-1]["token accuracy"], results["reversed"][-1]["token accuracy"]
 lesson.point_shown(

@@ -221,10 +221,13 @@ ax.set_xticks(x, names)
 ax.set_title("held-out prompts")
 ax.legend()
 ax.grid(alpha=0.3, axis="y")
-lesson.figure(fig, "labeler_scores", caption="The hidden labeler's mean score per model on held-out prompts: "
-              "SFT's step over the base model is the largest.", key=True)
+lesson.figure(fig, "labeler_scores", caption="The hidden labeler's mean score per model on held-out prompts "
+              "(the step from the base model to SFT is the paper's largest).", key=True)
 lesson.table([{"step": name, "seconds": seconds} for name, seconds in summary(run)["timings_s"].items()], "timings",
              caption="Wall-clock seconds of each step of the run")
+for name, step, updates in (("base pre-training", "pretrain", config.pretrain.steps), ("SFT", "sft", config.sft.steps),
+                            ("PPO (rollouts)", "ppo", config.ppo.iterations)):
+    lesson.trained(name, updates, run.timings[step])
 base_score, sft_score = by_model["base"]["labeler score"], by_model["SFT"]["labeler score"]
 lesson.point_shown(sft_score > base_score and h["validation_accuracy"] > 0.5,
                    f"labeler score on held-out prompts: base {base_score:.2f}, SFT {sft_score:.2f}; the reward model "
