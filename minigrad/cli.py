@@ -46,7 +46,7 @@ def cmd_tour(args) -> int:
         report = tour(out=args.out, budget=budget, lessons=args.lesson, data=args.data, verbose=args.verbose,
                       threads=args.threads)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(str(e) if str(e).startswith("tour") else f"tour: {e}") from None
     total = sum(r["seconds"] for r in report.results)
     n = len(report.results)
     print(f"\n{n} lesson{'s' if n != 1 else ''} in {total:.0f} s: "

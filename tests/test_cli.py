@@ -74,6 +74,22 @@ def test_tour_flags_choose_the_budget(flags, budget, tmp_path, capsys, monkeypat
     assert capsys.readouterr().out.startswith(f"{budget} mode: ")
 
 
+def test_tour_threads_flag_reaches_the_tour_and_a_bad_count_is_one_line(tmp_path, capsys, monkeypatch):
+    from minigrad import autothreads
+    from minigrad import tour as tour_module
+
+    calls = []
+    monkeypatch.setattr(tour_module, "tour", lambda **kw: calls.append(kw["threads"]) or tour_module.TourReport(
+        tmp_path / "index.html", tmp_path / "README.md", []))
+    assert main(["tour", "--out", str(tmp_path), "--threads", "1"]) == 0 and calls == [1]
+    monkeypatch.undo()
+    monkeypatch.setattr(autothreads, "_chosen", None)
+    monkeypatch.setenv("MINIGRAD_THREADS", "many")
+    assert main(["tour", "--out", str(tmp_path), "--lesson", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "minigrad tour: MINIGRAD_THREADS: the thread count must be a whole number >= 1, got 'many'")
+
+
 def test_tour_fast_and_full_together_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["tour", "--fast", "--full"])
