@@ -23,6 +23,7 @@ from .ops.einsum import einsum
 from . import random as _random
 from .random import Generator, get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, cat, stack, tensor, where
+from .threads import get_num_threads, set_num_threads
 
 from . import functional_autograd as _functional_autograd
 

@@ -28,9 +28,10 @@ class UsageError(Exception):
 # -- tour ---------------------------------------------------------------------------------------------
 BUDGET_NOTES = {  # what each budget is for, and what it costs (measured on a shared 2-core machine)
     "fast": "a smoke test, every lesson on tiny models in under a minute; the numbers mean little",
-    "quick": "every lesson trains long enough for its point to show, about 10 minutes on 2 CPU cores; "
-             "--full trains to the budgets the README quotes, --fast is a smoke test in under a minute",
-    "full": "the budgets the README quotes, about 20 minutes on 2 CPU cores (lessons 4 and 7 about 6 each)",
+    "quick": "each model trains for a fixed share of about 10 minutes of wall clock, however busy the "
+             "machine, and each lesson says whether its point showed; --full trains the fixed step counts "
+             "the README quotes, --fast is a smoke test in under a minute",
+    "full": "the fixed step counts the README quotes, about 22 minutes on 2 CPU cores",
 }
 
 
@@ -42,9 +43,10 @@ def cmd_tour(args) -> int:
     budget = "fast" if args.fast else "full" if args.full else "quick"
     print(f"{budget} mode: {BUDGET_NOTES[budget]}", flush=True)
     try:
-        report = tour(out=args.out, budget=budget, lessons=args.lesson, data=args.data, verbose=args.verbose)
+        report = tour(out=args.out, budget=budget, lessons=args.lesson, data=args.data, verbose=args.verbose,
+                      threads=args.threads)
     except ValueError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(str(e) if str(e).startswith("tour") else f"tour: {e}") from None
     total = sum(r["seconds"] for r in report.results)
     n = len(report.results)
     print(f"\n{n} lesson{'s' if n != 1 else ''} in {total:.0f} s: "
@@ -60,7 +62,12 @@ def cmd_tour(args) -> int:
 
 # -- train and sample ---------------------------------------------------------------------------------
 def cmd_train(args) -> int:
-    from . import zoo
+    from . import autothreads, zoo
+
+    try:
+        autothreads.apply(args.threads)
+    except ValueError as e:
+        raise UsageError(f"train {args.kind}: {e}") from None
 
     settings = zoo.TrainSettings(size=args.size, iters=args.iters, batch_size=args.batch_size, lr=args.lr,
                                  eval_interval=args.eval_interval, sample_tokens=args.sample_tokens, seed=args.seed,
@@ -163,6 +170,10 @@ def cmd_bench(args) -> int:
 
 
 # -- the parser ---------------------------------------------------------------------------------------
+THREADS_HELP = ("numpy's BLAS threads (default: chosen by a measured rule and printed, see minigrad/autothreads.py; "
+                "also MINIGRAD_THREADS=N)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="minigrad", description="minigrad: autograd from scratch, and the models built on it",
                                 epilog="start with: minigrad tour (about 10 minutes; "
@@ -176,14 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--fast", action="store_true",
                         help="a smoke test (under a minute): tiny models, a few steps each; the numbers mean little")
     budget.add_argument("--full", action="store_true",
-                        help="train every model to the budgets the README quotes (about 20 minutes on a "
-                             "2-core CPU). Default: the quick budget, long enough for each lesson's point to show "
-                             "(about 10 minutes)")
+                        help="train every model for the fixed step counts the README quotes (about 22 minutes "
+                             "on a 2-core CPU). Default: the quick budget, each model trained for a share of about "
+                             "10 minutes of wall clock, however busy the machine")
     t.add_argument("--lesson", type=int, action="append", metavar="N", help="run only lesson N (repeatable)")
     t.add_argument("--data", metavar="DIR",
                    help="a folder with real corpora (names.txt, tinyshakespeare.txt); default: built-in data")
     t.add_argument("--out", default="minigrad-tour", metavar="DIR", help="report folder (default: ./minigrad-tour)")
     t.add_argument("--verbose", action="store_true", help="show what the lessons print (always kept in their log.txt)")
+    t.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     t.set_defaults(func=cmd_tour)
 
     from .zoo import WHAT
@@ -212,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", metavar="DIR", help="checkpoint folder (default: checkpoints/KIND-SIZE)")
+    tr.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     tr.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="generate text from a checkpoint",

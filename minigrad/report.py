@@ -1,31 +1,36 @@
 """What a lesson leaves behind: figures, graphs, tables and numbers in one folder.
 
-Every tutorial is a plain script of percent-format cells. It opens a `Lesson`, records what
-it wants a reader to see, and calls `finish()`, which writes `result.json`. `minigrad tour`
-runs the lessons and turns those folders into one report (index.html and README.md).
+Every tutorial is a plain script of percent-format cells. It opens a `Lesson` with its point in
+one sentence, records what it wants a reader to see, says whether the point showed, and calls
+`finish()`, which writes `result.json`. `minigrad tour` runs the lessons and turns those
+folders into one report (index.html and README.md).
 
-    lesson = Lesson("02_ngrams", "n-grams: counting, MLE, perplexity")
-    steps = lesson.pick(fast=40, quick=1000, full=3000)   # the training budget of this run
-    if lesson.fast: ...                     # the test suite and `tour --fast` set this
-    lesson.metric("bigram dev loss", 2.45)
-    lesson.table(rows, "perplexity", caption="...")   # rows: list of dicts
-    lesson.figure(fig, "bigram_table")      # a matplotlib figure -> png + svg
-    lesson.graph(digraph, "lookup")         # a graphviz.Digraph -> svg (or .dot without `dot`)
+    lesson = Lesson("04_rnn", "RNN, LSTM, GRU", point="Gated cells beat the plain RNN.")
+    budget = lesson.train_budget(fast=60, full=3000, quick_seconds=25)  # {"steps": .., "seconds": ..}
+    stats = rnn_lm.train(model, batches, **budget)   # stops at the steps or the seconds
+    lesson.trained("LSTM on names", stats["steps"], stats["seconds"])
+    lesson.metric("LSTM dev loss", 1.93, note="3000 updates (--full) reach 1.925")
+    lesson.table(rows, "loss", caption="...")          # rows: list of dicts
+    lesson.figure(fig, "curves", caption="...", key=True)   # matplotlib -> png + svg; key: shown first
+    lesson.graph(digraph, "lookup", caption="...")     # graphviz.Digraph -> svg (or .dot without `dot`)
+    lesson.point_shown(lstm < rnn, f"LSTM {lstm:.3f} < RNN {rnn:.3f}")
     lesson.finish()
 
 Every lesson runs at one of three budgets (`lesson.budget`):
 
-    fast    a smoke test: every cell runs, on tiny models, in seconds; the numbers mean little
-            (the test suite, `minigrad tour --fast`; `--fast` or MINIGRAD_FAST=1)
-    quick   the default: each model trains long enough that the lesson's point shows; no lesson
-            takes much over two minutes on a laptop CPU, the whole tour about ten
-    full    the budgets the models' docstrings and the README quote; up to about six minutes a
-            lesson, twenty for the tour (`minigrad tour --full`; `--full` or MINIGRAD_FULL=1)
+    fast    a smoke test: every cell runs, on tiny models, for a fixed handful of steps; the
+            numbers mean little (the test suite, `minigrad tour --fast`; `--fast` or MINIGRAD_FAST=1)
+    quick   the default: each model trains for a share of wall-clock time (quick_seconds), as
+            many steps as fit, up to the full budget's count; the whole tour takes about ten
+            minutes on a 2-core laptop, busy or not, and each lesson says whether its point showed
+    full    the fixed step counts the models' docstrings and the README quote (`minigrad tour
+            --full`; `--full` or MINIGRAD_FULL=1)
 
-Settings come from the command line (`--fast`/`--full`, `--out DIR`, `--data DIR`) or the
-environment (`MINIGRAD_FAST=1`/`MINIGRAD_FULL=1`, `MINIGRAD_OUT`, `MINIGRAD_DATA`), so the same
-file runs as a script, as a notebook and inside the tour. A flag on the command line wins over
-the environment.
+Settings come from the command line (`--fast`/`--full`, `--out DIR`, `--data DIR`, `--threads N`)
+or the environment (`MINIGRAD_FAST=1`/`MINIGRAD_FULL=1`, `MINIGRAD_OUT`, `MINIGRAD_DATA`,
+`MINIGRAD_THREADS`), so the same file runs as a script, as a notebook and inside the tour. A flag
+on the command line wins over the environment. Figures land in `out/NN_name/` beside where the
+lesson runs unless told otherwise (the lesson prints where).
 """
 from __future__ import annotations
 
@@ -47,6 +52,12 @@ def _argv_value(flag: str) -> str | None:
 
 
 BUDGETS = ("fast", "quick", "full")
+
+
+def check_budget(budget: str) -> str:
+    if budget not in BUDGETS:
+        raise ValueError(f"tour: unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
+    return budget
 
 
 def _env_flag(name: str) -> bool:
@@ -74,27 +85,40 @@ def data_dir() -> Path | None:
     return Path(d) if d else None
 
 
-def _markdown_table(rows: list[dict]) -> str:
-    if not rows:
-        return ""
+def fmt(value) -> str:
+    """A value as a report shows it: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def columns(rows: list[dict]) -> list:
+    """Every key of the rows, in the order they first appear."""
     cols = list(rows[0].keys())
     for r in rows[1:]:
         cols += [c for c in r if c not in cols]
+    return cols
 
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return str(v)
 
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+def markdown_table(rows: list[dict]) -> str:
+    """A Markdown table; a | inside a cell is escaped, or it would split the cell."""
+    if not rows:
+        return ""
+
+    def cell(v):
+        return fmt(v).replace("|", "\\|").replace("\n", " ")
+
+    cols = columns(rows)
+    lines = ["| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 
 
 class Lesson:
-    def __init__(self, name: str, title: str, out_dir: str | os.PathLike | None = None):
+    def __init__(self, name: str, title: str, out_dir: str | os.PathLike | None = None, point: str = ""):
+        from . import autothreads
+
         self.name = name
         self.title = title
+        self.point = point             # the lesson's point, in one sentence: the report starts with it
         self.budget = budget_mode()
         self.data_dir = data_dir()
         out = out_dir or _argv_value("--out") or os.environ.get("MINIGRAD_OUT")
@@ -102,7 +126,12 @@ class Lesson:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.items: list[dict] = []
         self.metrics: dict[str, float | int | str] = {}
+        self.notes: dict[str, str] = {}
+        self.training: list[dict] = []
+        self.verdict: dict | None = None
         self._t0 = time.perf_counter()
+        autothreads.apply(_argv_value("--threads"))  # chosen and said once per process (the tour's first)
+        print(f"{self.name}: {self.budget} budget; figures and tables go to {self.out_dir.resolve()}")
 
     @property
     def fast(self) -> bool:
@@ -120,28 +149,52 @@ class Lesson:
         return self.budget == "full"
 
     def pick(self, *, fast, quick, full):
-        """The value for this run's budget: `steps = lesson.pick(fast=40, quick=800, full=3000)`."""
+        """The value for this run's budget: `hidden = lesson.pick(fast=48, quick=128, full=256)`."""
         return {"fast": fast, "quick": quick, "full": full}[self.budget]
 
+    def train_budget(self, *, fast: int, full: int, quick_seconds: float) -> dict:
+        """How long one training loop runs, as keyword arguments for it: {"steps": ..., "seconds": ...}.
+        fast and full are fixed step counts; quick trains for `quick_seconds` of wall clock (as many
+        steps as fit, at most `full`), so a slow or busy machine runs fewer steps, not more minutes."""
+        if self.budget == "quick":
+            return {"steps": full, "seconds": quick_seconds}
+        return {"steps": fast if self.fast else full, "seconds": None}
+
+    def trained(self, what: str, steps: int, seconds: float) -> None:
+        """Record how long one model trained: the report lists it under the lesson's point."""
+        self.training.append({"model": what, "steps": int(steps), "seconds": round(float(seconds), 1)})
+
+    def point_shown(self, shown: bool, evidence: str) -> bool:
+        """Whether the lesson's point showed in this run's numbers, and the numbers that say so."""
+        self.verdict = {"shown": bool(shown), "evidence": evidence}
+        print(f"point {'shown' if shown else 'NOT shown'} at the {self.budget} budget: {evidence}")
+        return bool(shown)
+
     def say(self, text: str) -> None:
-        """Print a line and keep it for the report."""
+        """Print a line and keep it for the report (text of several lines is shown as it is,
+        line by line: a trace, a sample)."""
         print(text)
         self.items.append({"kind": "text", "text": text})
 
-    def metric(self, name: str, value) -> None:
+    def metric(self, name: str, value, note: str = "") -> None:
+        """A number of this run; `note` says what it means or what a longer budget reaches."""
         if hasattr(value, "item"):
             value = value.item()
         self.metrics[name] = value
-        print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
+        if note:
+            self.notes[name] = note
+        shown = f"{value:.4f}" if isinstance(value, float) else f"{value}"
+        print(f"{name}: {shown}" + (f"  ({note})" if note else ""))
 
     def table(self, rows: list[dict], name: str, caption: str = "") -> str:
-        md = _markdown_table(rows)
+        md = markdown_table(rows)
         print(("\n" + caption if caption else "") + "\n" + md + "\n")
         self.items.append({"kind": "table", "name": name, "caption": caption, "rows": rows, "markdown": md})
         return md
 
-    def figure(self, fig, name: str, caption: str = "") -> Path:
-        """Save a matplotlib figure as PNG (for the page) and SVG."""
+    def figure(self, fig, name: str, caption: str = "", key: bool = False) -> Path:
+        """Save a matplotlib figure as PNG (for the page) and SVG. `key`: the figure that carries
+        the lesson's point, shown at the top of its section."""
         png = self.out_dir / f"{name}.png"
         fig.savefig(png, dpi=110, bbox_inches="tight")
         fig.savefig(self.out_dir / f"{name}.svg", bbox_inches="tight")
@@ -151,15 +204,15 @@ class Lesson:
             plt.close(fig)
         except ImportError:  # pragma: no cover
             pass
-        self.items.append({"kind": "figure", "name": name, "caption": caption, "path": png.name})
+        self.items.append({"kind": "figure", "name": name, "caption": caption, "path": png.name, "key": key})
         return png
 
-    def graph(self, digraph, name: str, caption: str = "") -> Path:
+    def graph(self, digraph, name: str, caption: str = "", key: bool = False) -> Path:
         """Save a computation graph as SVG, or as DOT source when the `dot` program is missing."""
         from minigrad import viz
 
         path = viz.save(digraph, self.out_dir / name, format="svg", fallback_to_dot=True)
-        self.items.append({"kind": "graph", "name": name, "caption": caption, "path": Path(path).name})
+        self.items.append({"kind": "graph", "name": name, "caption": caption, "path": Path(path).name, "key": key})
         return Path(path)
 
     def finish(self) -> dict:
@@ -169,7 +222,11 @@ class Lesson:
             "fast": self.fast,
             "budget": self.budget,
             "seconds": round(time.perf_counter() - self._t0, 2),
+            "point": self.point,
+            "verdict": self.verdict,
+            "training": self.training,
             "metrics": self.metrics,
+            "notes": self.notes,
             "items": self.items,
         }
         (self.out_dir / "result.json").write_text(json.dumps(result, indent=2, default=str))

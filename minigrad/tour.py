@@ -2,10 +2,11 @@
 
 Each lesson (tutorials/NN_*.py) writes its figures, graphs, tables and numbers into its own
 folder with a result.json (see minigrad/report.py). The tour runs them one after another in
-this process, cell by cell (the `# %%` cells of the percent format), so that each lesson gets
-a progress bar that moves as its cells finish. What a lesson prints goes to its folder's
-log.txt (on the terminal too with verbose=True). Then `index.html` and `README.md` show every
-lesson's results, and `tour.json` lists each lesson's status, time and numbers.
+this process, cell by cell (the `# %%` cells of the percent format), under one progress line
+(TourBar: which lesson, which cell, the minutes spent) with each training loop's bar beneath it
+(the step, the loss, the time left). What a lesson prints goes to its folder's log.txt (on the
+terminal too with verbose=True). Then `index.html` and `README.md` (minigrad/tour_page.py) show
+every lesson's results, and `tour.json` lists each lesson's status, time, point and numbers.
 
 A lesson that raises is shown as failed in the report (with its traceback), the tour goes on
 with the next one, and `TourReport.failed` is non-empty, so `minigrad tour` exits non-zero.
@@ -15,10 +16,10 @@ from __future__ import annotations
 import __future__
 import builtins
 import contextlib
-import html
 import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -29,6 +30,9 @@ from functools import reduce
 from pathlib import Path
 
 from . import random
+from .report import check_budget, fmt
+from .train import clock_text
+from .tour_page import write_report
 
 
 # every `from __future__ import ...` flag, so one cell's future import holds for the next cells
@@ -135,28 +139,86 @@ def _as_main_module(path: Path):
             sys.modules["__main__"] = saved
 
 
+# minutes a whole tour takes at each budget on a 2-core laptop (what the README says): the bar's yardstick
+TOUR_MINUTES = {"fast": 1, "quick": 10, "full": 22}
+
+
+class TourBar:
+    """The tour's own line on the terminal: which lesson, which of its cells, and the minutes spent
+    against what the whole tour should take. A tqdm bar on a terminal; otherwise (a log, CI) the
+    same as a line every `heartbeat` seconds, so that nothing looks hung. Training loops draw
+    their own bars under it (minigrad.train.Budget)."""
+
+    def __init__(self, lessons: int, budget: str, whole_tour: bool, stream, disable: bool = False,
+                 heartbeat: float = 20.0):
+        from .train import _tqdm, progress_to
+
+        self.lessons, self.stream, self.disable, self.heartbeat = lessons, stream, disable, heartbeat
+        self.expected = TOUR_MINUTES[budget] * 60 if whole_tour else None
+        self.lesson_label, self.cell_label = "", ""
+        self.index, self.cells = 0, 1
+        self.t0 = self._last_line = time.perf_counter()
+        with progress_to(stream):
+            tqdm = None if disable else _tqdm()
+        self.bar = None if tqdm is None else tqdm(   # the status rides in tqdm's free-form {unit} field
+            total=1000, file=stream, dynamic_ncols=True, desc="tour", leave=True, unit="",
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {unit}")
+
+    def status(self) -> str:
+        spent = time.perf_counter() - self.t0
+        clock = clock_text(spent) + (f" of about {clock_text(self.expected)}" if self.expected else "")
+        return f"{self.lesson_label} | {self.cell_label} | {clock}"
+
+    def lesson(self, index: int, label: str, cells: int) -> None:
+        self.index, self.cells = index, max(cells, 1)
+        self.lesson_label = f"lesson {index}/{self.lessons} {label}"
+
+    def cell(self, index: int, title: str) -> None:
+        self.cell_label = f"cell {index}/{self.cells} {title}"
+        if self.bar is not None:
+            done = int(1000 * (self.index - 1 + (index - 1) / self.cells) / self.lessons)
+            self.bar.update(done - self.bar.n)
+        self.tick()
+
+    def _line(self) -> None:
+        self._last_line = time.perf_counter()
+        print(f"  {self.status()}", file=self.stream, flush=True)
+
+    def tick(self) -> None:
+        """Move the clock (a heartbeat line in plain mode)."""
+        if self.bar is not None:
+            self.bar.unit = self.status()
+            self.bar.refresh()
+        elif not self.disable and time.perf_counter() - self._last_line >= self.heartbeat:
+            self._line()
+
+    def write(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1000 - self.bar.n)
+            spent = clock_text(time.perf_counter() - self.t0)
+            self.bar.unit = f"{self.lessons} lesson{'s' * (self.lessons > 1)} in {spent}"
+            self.bar.close()
+            self.bar = None
+
+
 @contextlib.contextmanager
-def _ticking(bar, out, interval: float = 0.5, heartbeat: float = 60.0):
-    """While a long cell runs: redraw a tqdm bar every `interval` seconds, so its clock moves; or,
-    for plain progress lines (a log, CI), write a line to `out` every `heartbeat` seconds, so a
-    slow cell does not look like a hung one."""
-    redraw = hasattr(bar, "refresh")
-    if not redraw and getattr(bar, "disable", True):
+def _ticking(bar: TourBar, interval: float = 0.5):
+    """While a cell runs, move the tour bar's clock every `interval` seconds."""
+    if bar.disable:
         yield
         return
     stop = threading.Event()
-    start = time.perf_counter()
 
     def tick():
-        while not stop.wait(interval if redraw else heartbeat):
+        while not stop.wait(interval):
             try:
-                if redraw:
-                    bar.refresh()
-                else:
-                    minutes = (time.perf_counter() - start) / 60
-                    out.write(f"{bar.desc}: cell {bar.n + 1}/{bar.total} still running ({bar.postfix}), "
-                              f"{minutes:.0f} min\n")
-                    out.flush()
+                bar.tick()
             except Exception:  # a closed bar, a closed terminal: stop quietly
                 return
 
@@ -169,48 +231,40 @@ def _ticking(bar, out, interval: float = 0.5, heartbeat: float = 60.0):
         thread.join()
 
 
-def _execute_cells(path: Path, cells: list[Cell], namespace: dict, bar, log=None) -> None:
+def _execute_cells(path: Path, cells: list[Cell], namespace: dict, bar: TourBar, log=None) -> None:
     """Run the code cells in order in one namespace; line numbers in tracebacks are the file's.
-    With `log` (a file), what a cell prints goes there; the bar itself stays on the terminal."""
+    With `log` (a file), what a cell prints goes there; the progress bars stay on the terminal."""
+    from .train import progress_to
+
     flags = 0
-    terminal = sys.stdout  # before any redirection: where the progress goes
-    for cell in bar:
-        bar.set_postfix(cell=(cell.title or f"line {cell.first_line + 1}")[:40])
+    for i, cell in enumerate(cells, 1):
+        bar.cell(i, (cell.title or f"line {cell.first_line + 1}")[:40])
         code = compile("\n" * cell.first_line + cell.source, str(path), "exec", flags=flags, dont_inherit=True)
         flags |= code.co_flags & _FUTURE_FLAGS
-        with contextlib.ExitStack() as capture, _ticking(bar, terminal):
+        with contextlib.ExitStack() as capture, _ticking(bar), progress_to(bar.stream):
             if log is not None:
                 capture.enter_context(contextlib.redirect_stdout(log))
                 capture.enter_context(contextlib.redirect_stderr(log))
             exec(code, namespace)
 
 
-def _check_budget(budget: str) -> str:
-    from .report import BUDGETS
-
-    if budget not in BUDGETS:
-        raise ValueError(f"tour: unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
-    return budget
-
-
 def run_lesson(path: Path, out_root: Path, budget: str = "quick", data: str | None = None,
-               verbose: bool = False, progress_bar: bool | None = None) -> dict:
+               verbose: bool = False, bar: TourBar | None = None) -> dict:
     """Run one lesson with its own output folder at `budget` ("fast", "quick" or "full"; see
-    minigrad/report.py); return its result.json, or the error.
+    minigrad/report.py); return its result.json, or the error. `bar`: the tour's progress line
+    (None: a silent one).
 
     The result gets `dir`, `seconds`, `cpu_seconds` and `log` (the lesson's output, in log.txt) added; a lesson
     that raised, or finished without writing result.json, has `error` and `traceback`."""
-    from .train import progress
-
-    _check_budget(budget)
+    check_budget(budget)
     path = Path(path)
     out_dir = Path(out_root) / path.stem
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "result.json").unlink(missing_ok=True)  # a stale result must not pass for a fresh one
     log_path = out_dir / "log.txt"
     code_cells = [c for c in read_cells(path) if not c.markdown]
-    disable = None if progress_bar is None else not progress_bar
-    bar = progress(code_cells, total=len(code_cells), desc=f"  lesson {path.stem[:2]}", disable=disable)
+    if bar is None:
+        bar = TourBar(1, budget, False, sys.stderr, disable=True)
     # every lesson starts from a fresh process's random state, so that its numbers are the same
     # in the tour as when it runs alone (earlier lessons would otherwise have advanced it)
     random.default_generator.manual_seed(random.INITIAL_SEED)
@@ -226,7 +280,6 @@ def run_lesson(path: Path, out_root: Path, budget: str = "quick", data: str | No
             error = (f"{type(e).__name__}: {e}", traceback.format_exc())
             log.write("\n" + error[1])
         finally:
-            bar.close()
             _close_figures()
     result_file = out_dir / "result.json"
     if error is None and not result_file.is_file():
@@ -250,149 +303,6 @@ def _close_figures():
         sys.modules["matplotlib.pyplot"].close("all")
 
 
-# -- the report --------------------------------------------------------------------------------------
-_STYLE = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;line-height:1.4}"
-          "img{max-width:100%;border:1px solid #ddd}table{border-collapse:collapse;margin:1em 0}"
-          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}caption{text-align:left;font-style:italic}"
-          ".err{color:#b00}.ok{color:#070}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:85%}"
-          "figure{margin:1em 0}figcaption{color:#555;font-size:90%}")
-
-
-def _fmt(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _columns(rows: list[dict]) -> list:
-    cols = list(rows[0].keys())
-    for r in rows[1:]:
-        cols += [c for c in r if c not in cols]
-    return cols
-
-
-def _markdown_table(rows: list[dict]) -> str:
-    """A Markdown table; a | inside a cell is escaped, or it would split the cell."""
-    if not rows:
-        return ""
-
-    def cell(v):
-        return _fmt(v).replace("|", "\\|").replace("\n", " ")
-
-    cols = _columns(rows)
-    lines = ["| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _table_html(rows: list[dict], caption: str = "") -> str:
-    if not rows:
-        return ""
-    cols = _columns(rows)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>"
-                   for r in rows)
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<tr>{head}</tr>{body}</table>"
-
-
-def _image_paths(lesson_dir: str, item: dict, out_root: Path) -> tuple[str, str | None, bool]:
-    """(what to show, the vector version to link to or None, whether the file exists)."""
-    src = f"{lesson_dir}/{item['path']}"
-    svg = src[:-4] + ".svg" if src.endswith(".png") else None
-    if svg and not (out_root / svg).is_file():
-        svg = None
-    return src, svg, (out_root / src).is_file()
-
-
-def _item_html(lesson_dir: str, item: dict, out_root: Path) -> str:
-    kind = item.get("kind")
-    name = item.get("name", "")
-    if kind in ("figure", "graph"):
-        src, svg, exists = _image_paths(lesson_dir, item, out_root)
-        label = html.escape(item.get("caption") or name)
-        if not exists:
-            return f"<p class='err'>missing {kind} file: {html.escape(src)}</p>"
-        if src.endswith(".dot"):
-            return (f"<p>graph <b>{html.escape(name)}</b>: DOT source <a href='{html.escape(src)}'>{html.escape(src)}</a> "
-                    "(the Graphviz <code>dot</code> program was missing; install it to see the picture: "
-                    "<code>apt-get install graphviz</code> or <code>brew install graphviz</code>)</p>")
-        img = f"<img src='{html.escape(src)}' alt='{html.escape(name)}'>"
-        if svg:
-            img = f"<a href='{html.escape(svg)}'>{img}</a>"
-        return f"<figure>{img}<figcaption>{label}</figcaption></figure>"
-    if kind == "table":
-        return _table_html(item.get("rows") or [], item.get("caption", ""))
-    if kind == "text":
-        return f"<p>{html.escape(item['text'])}</p>"
-    return ""
-
-
-def _item_markdown(lesson_dir: str, item: dict, out_root: Path) -> str:
-    kind = item.get("kind")
-    if kind in ("figure", "graph"):
-        src, _, exists = _image_paths(lesson_dir, item, out_root)
-        if not exists:
-            return f"\n**missing {kind} file:** `{src}`\n"
-        if src.endswith(".dot"):
-            return f"\ngraph `{item.get('name', '')}`: DOT source [{src}]({src}) (install Graphviz's `dot` to draw it)\n"
-        caption = item.get("caption") or item.get("name", "")
-        return f"\n![{item.get('name', '')}]({src})\n" + (f"\n*{caption}*\n" if caption else "")
-    if kind == "table":
-        md = _markdown_table(item.get("rows") or [])
-        return ("\n" + item["caption"] + "\n" if item.get("caption") else "") + "\n" + md + "\n"
-    if kind == "text":
-        return "\n" + item["text"] + "\n"
-    return ""
-
-
-def write_report(results: list[dict], out_root: Path, budget: str, data: str | None = None) -> tuple[Path, Path]:
-    """index.html and README.md over every lesson's results."""
-    out_root = Path(out_root)
-    failed = [r for r in results if r.get("error")]
-    mode = f"{_check_budget(budget)} mode"
-    source = f"corpora from {data}" if data else "built-in data"
-    summary = (f"{len(results)} lesson{'s' if len(results) != 1 else ''}, {mode}, {source}, {sum(r['seconds'] for r in results):.0f} s in all; "
-               + (f"{len(failed)} failed." if failed else "all ran."))
-    overview = [{"lesson": r.get("title", r["dir"]), "status": "FAILED" if r.get("error") else "ok",
-                 "seconds": r["seconds"], "figures": sum(i.get("kind") == "figure" for i in r.get("items", [])),
-                 "graphs": sum(i.get("kind") == "graph" for i in r.get("items", []))} for r in results]
-
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>minigrad tour</title><style>{_STYLE}</style>"
-             f"</head><body><h1>minigrad tour</h1><p>{html.escape(summary)} Run {time.strftime('%Y-%m-%d %H:%M')}.</p>",
-             "<table><tr><th>lesson</th><th>status</th><th>seconds</th><th>figures</th><th>graphs</th></tr>"]
-    for r, o in zip(results, overview):
-        cls = "err" if r.get("error") else "ok"
-        parts.append(f"<tr><td><a href='#{r['dir']}'>{html.escape(o['lesson'])}</a></td>"
-                     f"<td class='{cls}'>{o['status']}</td><td>{o['seconds']}</td><td>{o['figures']}</td>"
-                     f"<td>{o['graphs']}</td></tr>")
-    parts.append("</table>")
-    md = [f"# minigrad tour\n\n{summary}\n\n{_markdown_table(overview)}\n"]
-
-    for r in results:
-        title = r.get("title", r["dir"])
-        parts.append(f"<h2 id='{r['dir']}'>{html.escape(title)}</h2>")
-        md.append(f"\n## {title}\n")
-        if r.get("error"):
-            parts.append(f"<p class='err'><b>This lesson failed:</b> {html.escape(r['error'])}</p>"
-                         f"<details><summary>traceback</summary><pre>{html.escape(r.get('traceback', ''))}</pre>"
-                         f"</details>")
-            md.append(f"**This lesson failed:** `{r['error']}` (see [{r['dir']}/{r['log']}]({r['dir']}/{r['log']}))\n")
-        if r.get("metrics"):
-            rows = [{"result": k, "value": v} for k, v in r["metrics"].items()]
-            parts.append(_table_html(rows))
-            md.append("\n" + _markdown_table(rows) + "\n")
-        for item in r.get("items", []):
-            parts.append(_item_html(r["dir"], item, out_root))
-            md.append(_item_markdown(r["dir"], item, out_root))
-        parts.append(f"<p><small>{r['seconds']} s; what the lesson printed: "
-                     f"<a href='{r['dir']}/{r['log']}'>{r['dir']}/{r['log']}</a></small></p>")
-    parts.append("</body></html>")
-    index = out_root / "index.html"
-    index.write_text("\n".join(parts), encoding="utf-8")
-    readme = out_root / "README.md"
-    readme.write_text("\n".join(md), encoding="utf-8")
-    return index, readme
-
-
 # -- the tour --------------------------------------------------------------------------------------
 @dataclass
 class TourReport:
@@ -403,10 +313,6 @@ class TourReport:
     @property
     def failed(self) -> list[dict]:
         return [r for r in self.results if r.get("error")]
-
-
-def _say(line: str = "") -> None:
-    print(line, flush=True)
 
 
 def _graphviz_note() -> str | None:
@@ -428,43 +334,90 @@ def _graphviz_note() -> str | None:
             "the tour again")
 
 
+def _previews(results: list[dict], out_root: Path, bar: TourBar) -> None:
+    """preview.png in each lesson's folder: the top of its section in the report, as Chromium shows
+    it in a 1280-pixel-wide window (skipped, with a line saying so, without Chromium)."""
+    from .chromium import find_chromium, screenshot
+    from .tour_page import section_page
+
+    exe = find_chromium()
+    if exe is None:
+        bar.write("no Chromium here (apt-get install chromium), so no preview.png screenshots of the lessons")
+        return
+    t0 = time.perf_counter()
+    for r in results:
+        page = out_root / r["dir"] / "preview.html"
+        page.write_text(section_page(r, out_root), encoding="utf-8")
+        try:
+            screenshot(exe, page, out_root / r["dir"] / "preview.png")
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+            bar.write(f"preview of {r['dir']} failed: {e}")
+        finally:
+            page.unlink(missing_ok=True)
+    bar.write(f"preview.png of each lesson's section in {time.perf_counter() - t0:.0f} s (Chromium, 1280 px wide)")
+
+
 def tour(out: str | os.PathLike = "minigrad-tour", budget: str = "quick", lessons=None, data: str | None = None,
-         verbose: bool = False, progress_bar: bool | None = None, root: str | os.PathLike | None = None) -> TourReport:
+         verbose: bool = False, progress_bar: bool | None = None, root: str | os.PathLike | None = None,
+         threads: int | None = None, previews: bool = True) -> TourReport:
     """Run the lessons (all, or the numbers in `lessons`) and write the report into `out`.
 
-    budget: "fast" (a smoke test in under a minute), "quick" (the default: every lesson's point
-    shows, in minutes) or "full" (the budgets the docstrings quote); see minigrad/report.py.
+    budget: "fast" (a smoke test in under a minute), "quick" (the default: each model trains for
+    a share of about ten minutes of wall clock, and each lesson says whether its point showed) or
+    "full" (the fixed step counts the docstrings quote); see minigrad/report.py.
 
     data: a folder with names.txt / tinyshakespeare.txt; without it every lesson uses the built-in
     corpora (a $MINIGRAD_DATA in the environment is ignored, so the tour gives the same report
-    everywhere). progress_bar: None decides from the terminal, False hides the bars."""
-    _check_budget(budget)
+    everywhere). progress_bar: None decides from the terminal, False hides the bars. threads:
+    numpy's BLAS threads (None: minigrad.autothreads' rule, said on the first line). previews:
+    a preview.png of each lesson's section, where Chromium is installed."""
+    from .autothreads import apply as apply_threads
+    from .train import quiet
+
+    check_budget(budget)
     out_root = Path(out)
     paths = find_lessons(lessons, root)
     if not paths:
         raise ValueError(f"tour: no lessons (NN_name.py) found in {root or lessons_dir()}")
     out_root.mkdir(parents=True, exist_ok=True)
+    stream = sys.stderr if hasattr(sys.stderr, "isatty") and sys.stderr.isatty() else sys.stdout
+    disable = quiet() if progress_bar is None else not progress_bar
+    threads = apply_threads(threads)
     note = _graphviz_note()
     if note:
-        _say(note)
+        print(note, flush=True)
     if not data and os.environ.get("MINIGRAD_DATA"):
-        _say(f"using the built-in data; pass --data {os.environ['MINIGRAD_DATA']} to use the corpora in $MINIGRAD_DATA")
+        print(f"using the built-in data; pass --data {os.environ['MINIGRAD_DATA']} to use the corpora in "
+              "$MINIGRAD_DATA", flush=True)
+    bar = TourBar(len(paths), budget, whole_tour=not lessons and root is None, stream=stream, disable=disable)
     results = []
-    for i, path in enumerate(paths, 1):
-        label = re.sub(r"^\d+_", "", path.stem).replace("_", " ")
-        _say(f"[{i}/{len(paths)}] lesson {path.stem[:2]}: {label}")
-        result = run_lesson(path, out_root, budget=budget, data=data, verbose=verbose, progress_bar=progress_bar)
-        if result.get("error"):
-            _say(f"    FAILED after {result['seconds']} s: {result['error']}")
-            tail = result.get("traceback", "").strip().splitlines()[-12:]
-            _say("\n".join("      " + line for line in tail))
-            _say(f"    everything it printed: {out_root / path.stem / 'log.txt'}")
-        else:
-            shown = ", ".join(f"{k} {_fmt(v)}" for k, v in list(result.get("metrics", {}).items())[:2])
-            _say(f"    done in {result['seconds']} s" + (f" ({shown})" if shown else ""))
-        results.append(result)
-    index, readme = write_report(results, out_root, budget, data)
-    summary = [{k: r.get(k) for k in ("dir", "title", "budget", "seconds", "cpu_seconds", "metrics", "error")}
-               for r in results]
+    try:
+        for i, path in enumerate(paths, 1):
+            label = re.sub(r"^\d+_", "", path.stem).replace("_", " ")
+            bar.write(f"[{i}/{len(paths)}] lesson {path.stem[:2]}: {label}")
+            bar.lesson(i, label, sum(not c.markdown for c in read_cells(path)))
+            result = run_lesson(path, out_root, budget=budget, data=data, verbose=verbose, bar=bar)
+            if result.get("error"):
+                bar.write(f"    FAILED after {result['seconds']} s: {result['error']}")
+                tail = result.get("traceback", "").strip().splitlines()[-12:]
+                bar.write("\n".join("      " + line for line in tail))
+                bar.write(f"    everything it printed: {out_root / path.stem / 'log.txt'}")
+            else:
+                verdict = result.get("verdict")
+                if verdict:
+                    said = f"point {'shown' if verdict['shown'] else 'NOT shown'}: {verdict['evidence']}"
+                else:
+                    said = ", ".join(f"{k} {fmt(v)}" for k, v in list(result.get("metrics", {}).items())[:2])
+                bar.write(f"    done in {result['seconds']} s" + (f"; {said}" if said else ""))
+            results.append(result)
+        bar.lesson_label, bar.cell_label = "the report", "index.html, README.md, a preview of each lesson"
+        index, readme = write_report(results, out_root, budget, data, threads)
+        if previews:
+            with _ticking(bar):
+                _previews(results, out_root, bar)
+    finally:
+        bar.close()
+    summary = [{k: r.get(k) for k in ("dir", "title", "budget", "seconds", "cpu_seconds", "verdict", "training",
+                                      "metrics", "error")} for r in results]
     (out_root / "tour.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return TourReport(index, readme, results)

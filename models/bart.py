@@ -546,9 +546,10 @@ def denoising_batch(texts, tokenizer, rng, mask_ratio: float = 0.3, poisson_lamb
     return input_ids, attention_mask, labels, span_target
 
 
-def train_denoiser(model: BartForConditionalGeneration, texts, tokenizer, *, max_iters=500, batch_size=32,
-                   lr=1e-3, warmup=50, seed=0, mask_ratio=0.3, log=True, **noise):
-    """Train to reconstruct texts from their infilled versions (AdamW, warmup + cosine). Returns the history."""
+def train_denoiser(model: BartForConditionalGeneration, texts, tokenizer, *, max_iters=500, seconds=None, batch_size=32,
+                   lr=1e-3, warmup=50, seed=0, mask_ratio=0.3, log=True, progress=None, **noise):
+    """Train to reconstruct texts from their infilled versions (AdamW, warmup + cosine), for
+    max_iters updates or `seconds` of wall clock, whichever ends first. Returns the history."""
     from minigrad import optim
     from minigrad.train import train_lm
 
@@ -566,8 +567,8 @@ def train_denoiser(model: BartForConditionalGeneration, texts, tokenizer, *, max
 
     optimizer = optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     scheduler = optim.lr_scheduler.WarmupCosineLR(optimizer, warmup, max_iters, min_lr=lr / 10)
-    return train_lm(model, optimizer, get_batch, max_iters, scheduler=scheduler, grad_clip=1.0, loss_fn=loss_fn,
-                    log=log, desc="bart", progress_bar=None if log else False)
+    return train_lm(model, optimizer, get_batch, max_iters, seconds=seconds, scheduler=scheduler, grad_clip=1.0,
+                    loss_fn=loss_fn, log=log, desc="bart", progress_bar=progress)
 
 
 @mg.no_grad()

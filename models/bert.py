@@ -613,9 +613,11 @@ def _pad_mask(x, pad_id):
     return (x.numpy() != pad_id).astype(np.int64)
 
 
-def pretrain_mlm(model: BertForMaskedLM, rows: np.ndarray, tokenizer, *, max_iters=300, batch_size=32, lr=1e-3,
-                 warmup=30, seed=0, val_rows=None, eval_interval=None, eval_iters=5, log=True):
-    """Masked-LM pre-training with AdamW and a warmup + cosine schedule (minigrad.train.train_lm).
+def pretrain_mlm(model: BertForMaskedLM, rows: np.ndarray, tokenizer, *, max_iters=300, seconds=None, batch_size=32,
+                 lr=1e-3, warmup=30, seed=0, val_rows=None, eval_interval=None, eval_iters=5, log=True, progress=None):
+    """Masked-LM pre-training with AdamW and a warmup + cosine schedule (minigrad.train.train_lm),
+    for max_iters updates or `seconds` of wall clock, whichever ends first; `progress`: the bar
+    (None: on a terminal).
 
     Every batch is masked afresh (`mask_tokens`), as RoBERTa does (BERT masked once, offline).
     Returns train_lm's history."""
@@ -638,14 +640,15 @@ def pretrain_mlm(model: BertForMaskedLM, rows: np.ndarray, tokenizer, *, max_ite
 
     optimizer = optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     scheduler = optim.lr_scheduler.WarmupCosineLR(optimizer, warmup, max_iters, min_lr=lr / 10)
-    return train_lm(model, optimizer, get_batch, max_iters, scheduler=scheduler, grad_clip=1.0,
+    return train_lm(model, optimizer, get_batch, max_iters, seconds=seconds, scheduler=scheduler, grad_clip=1.0,
                     eval_interval=eval_interval, eval_iters=eval_iters, loss_fn=loss_fn, log=log, desc="mlm",
-                    progress_bar=None if log else False)
+                    progress_bar=progress)
 
 
-def finetune_classifier(model: BertForSequenceClassification, ids, labels, pad_id, *, max_iters=200,
-                        batch_size=32, lr=5e-4, warmup=20, seed=0, log=True):
-    """Fine-tune every weight on (ids, labels) with AdamW, warmup + cosine. Returns the history."""
+def finetune_classifier(model: BertForSequenceClassification, ids, labels, pad_id, *, max_iters=200, seconds=None,
+                        batch_size=32, lr=5e-4, warmup=20, seed=0, log=True, progress=None):
+    """Fine-tune every weight on (ids, labels) with AdamW, warmup + cosine, for max_iters updates
+    or `seconds` of wall clock, whichever ends first. Returns the history."""
     from minigrad import optim
     from minigrad.train import train_lm
 
@@ -660,8 +663,8 @@ def finetune_classifier(model: BertForSequenceClassification, ids, labels, pad_i
 
     optimizer = optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     scheduler = optim.lr_scheduler.WarmupCosineLR(optimizer, warmup, max_iters, min_lr=lr / 10)
-    return train_lm(model, optimizer, get_batch, max_iters, scheduler=scheduler, grad_clip=1.0, loss_fn=loss_fn,
-                    log=log, desc="fine-tune", progress_bar=None if log else False)
+    return train_lm(model, optimizer, get_batch, max_iters, seconds=seconds, scheduler=scheduler, grad_clip=1.0,
+                    loss_fn=loss_fn, log=log, desc="fine-tune", progress_bar=progress)
 
 
 @mg.no_grad()

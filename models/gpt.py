@@ -391,6 +391,7 @@ def shakespeare_char_config(vocab_size=65, **overrides) -> GPTConfig:
 class TrainConfig:
     """nanoGPT's config/train_shakespeare_char.py with its README's CPU overrides."""
     max_iters: int = 2000
+    seconds: float | None = None       # stop after this much wall clock if max_iters take longer
     batch_size: int = 12
     learning_rate: float = 1e-3
     min_lr: float = 1e-4
@@ -435,9 +436,9 @@ def train_char_gpt(text, config: GPTConfig | None = None, train_config: TrainCon
     optimizer = model.configure_optimizers(tc.weight_decay, tc.learning_rate, tuple(tc.betas))
     scheduler = WarmupCosineLR(optimizer, tc.warmup_iters, tc.lr_decay_iters, min_lr=tc.min_lr)
     t0 = time.perf_counter()
-    history = train_lm(model, optimizer, batch, tc.max_iters, scheduler=scheduler, grad_clip=tc.grad_clip,
-                       eval_interval=tc.eval_interval, eval_iters=tc.eval_iters, loss_fn=loss_fn, log=log,
-                       desc="gpt", progress_bar=progress)
+    history = train_lm(model, optimizer, batch, tc.max_iters, seconds=tc.seconds, scheduler=scheduler,
+                       grad_clip=tc.grad_clip, eval_interval=tc.eval_interval, eval_iters=tc.eval_iters,
+                       loss_fn=loss_fn, log=log, desc="gpt", progress_bar=progress)
     train_time = time.perf_counter() - t0
     final = estimate_loss(model, batch, tc.final_eval_iters, loss_fn=loss_fn)
     history.update(final_train_loss=final["train"], final_val_loss=final["val"], train_time=train_time,

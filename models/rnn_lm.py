@@ -24,7 +24,8 @@ lectures:
 Run `python -m models.rnn_lm --corpus names --cell lstm --steps 3000` to train one
 (`--data DIR` or $MINIGRAD_DATA for names.txt / tinyshakespeare.txt; without them the built-in
 corpora are used). Lesson 4 runs all three with the settings below under `--full` (its
-default, quick budget trains 700 / 600 updates instead of 3000 / 1200).
+default, quick budget trains 128-wide cells for a share of wall-clock time instead of 3000 / 1200
+updates).
 
 Measured (held-out nats per character; embed 64, hidden 256, one layer, AdamW with cosine decay
 to lr/10, gradient clipping at 1; one process with one BLAS thread on a shared 2-core machine,
@@ -58,6 +59,7 @@ from minigrad.nn import functional as F
 from minigrad.random import get_rng
 from minigrad.tensor import Tensor
 from models.gpt import sample_next
+from minigrad.train import Budget
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 IGNORE = -100  # the loss's ignore_index: padding after the end of a name
@@ -220,22 +222,23 @@ def stream_loss(model, ids, batch_size=16, seq_len=256):
 
 # -- training -----------------------------------------------------------------------------------------
 def train(model, batches, steps=None, seconds=None, lr=3e-3, grad_clip=1.0, stateful=False,
-          weight_decay=0.0, log_every=0, log=print):
-    """Adam with cosine decay to lr/10 for `steps` updates (or until `seconds` have passed, the
-    schedule then assumed to last `steps` or 1000); returns {"steps", "seconds" (wall clock), "cpu seconds"
+          weight_decay=0.0, log_every=0, log=print, desc="train"):
+    """Adam with cosine decay to lr/10 over `steps` updates, or until `seconds` have passed if
+    that comes first (the decay then follows the share of the time spent, so a run cut short by
+    the clock still ends at lr/10); returns {"steps", "seconds" (wall clock), "cpu seconds"
     (this process's CPU time: the honest figure on a shared machine), "tokens", "losses"}.
 
     stateful=True: batches yield (x, y, new_epoch) and the state is carried (detached) between them.
+    A progress bar (minigrad.train.Budget, named `desc`) shows the step, the loss and the time left.
     """
-    if steps is None and seconds is None:
-        raise ValueError("train: give steps= or seconds=")
+    budget = Budget(steps, seconds, desc=desc)
     horizon = steps or 1000
     opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=horizon, eta_min=lr / 10)
     model.train()
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    state, losses, tokens, step = None, [], 0, 0
-    while (steps is None or step < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
+    cpu0 = time.process_time()
+    state, losses, tokens = None, [], 0
+    while budget.running():
         batch = next(batches)
         if stateful:
             x, y, new_epoch = batch
@@ -251,15 +254,18 @@ def train(model, batches, steps=None, seconds=None, lr=3e-3, grad_clip=1.0, stat
         if grad_clip:
             optim.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
-        if step < horizon - 1:
-            sched.step()
         losses.append(loss.item())
         tokens += int((y != IGNORE).sum())
-        step += 1
+        budget.tick(losses[-1])
+        budget.schedule(sched, horizon)   # epoch = the update count, or the share of the time spent
+        step = budget.step
         if log_every and log and step % log_every == 0:
-            elapsed = time.perf_counter() - t0
-            log(f"step {step}: loss {np.mean(losses[-log_every:]):.4f}  ({tokens / elapsed:,.0f} tok/s, {elapsed:.0f} s)")
-    return {"steps": step, "seconds": time.perf_counter() - t0, "cpu seconds": time.process_time() - cpu0,
+            elapsed = budget.elapsed
+            line = (f"step {step}: loss {np.mean(losses[-log_every:]):.4f}  "
+                    f"({tokens / elapsed:,.0f} tok/s, {elapsed:.0f} s)")
+            budget.write(line) if log is print else log(line)   # above the bar, not through it
+    budget.close()
+    return {"steps": budget.step, "seconds": budget.elapsed, "cpu seconds": time.process_time() - cpu0,
             "tokens": tokens, "losses": losses}
 
 

@@ -61,6 +61,7 @@ from minigrad.autograd import Function
 from minigrad.backend import to_numpy, xp_of
 from minigrad.nn import functional as F
 from minigrad.ops._util import const
+from minigrad.train import Budget
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2  # the translation task's special ids
 
@@ -428,18 +429,19 @@ def bucketed_batches(task, pairs, batch_size, rng, pool=50):
 
 
 def train(model, task, pairs, steps=None, seconds=None, batch_size=64, lr=2e-3, grad_clip=1.0, seed=0,
-          log_every=0, log=print):
-    """Adam with cosine decay to lr/10 over `steps` (or until `seconds` are up); returns stats."""
-    if steps is None and seconds is None:
-        raise ValueError("train: give steps= or seconds=")
+          log_every=0, log=print, desc="train"):
+    """Adam with cosine decay to lr/10 over `steps` updates, or until `seconds` are up if that
+    comes first (the decay then follows the share of the time spent); returns stats. A progress
+    bar (minigrad.train.Budget, named `desc`) shows the step, the loss and the time left."""
+    budget = Budget(steps, seconds, desc=desc)
     horizon = steps or 1000
     opt = optim.Adam(model.parameters(), lr=lr)
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=horizon, eta_min=lr / 10)
     batches = bucketed_batches(task, pairs, batch_size, np.random.default_rng(seed))
     model.train()
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    losses, step, sentences = [], 0, 0
-    while (steps is None or step < steps) and (seconds is None or time.perf_counter() - t0 < seconds):
+    cpu0 = time.process_time()
+    losses, sentences = [], 0
+    while budget.running():
         batch = next(batches)
         loss = model.loss(batch)
         opt.zero_grad()
@@ -447,14 +449,15 @@ def train(model, task, pairs, steps=None, seconds=None, batch_size=64, lr=2e-3, 
         if grad_clip:
             optim.clip_grad_norm_(model.parameters(), grad_clip)
         opt.step()
-        if step < horizon - 1:
-            sched.step()
         losses.append(loss.item())
         sentences += len(batch.src)
-        step += 1
-        if log_every and log and step % log_every == 0:
-            log(f"step {step}: loss {np.mean(losses[-log_every:]):.4f} ({time.perf_counter() - t0:.0f} s)")
-    return {"steps": step, "seconds": time.perf_counter() - t0, "cpu seconds": time.process_time() - cpu0,
+        budget.tick(losses[-1])
+        budget.schedule(sched, horizon)   # epoch = the update count, or the share of the time spent
+        if log_every and log and budget.step % log_every == 0:
+            line = f"step {budget.step}: loss {np.mean(losses[-log_every:]):.4f} ({budget.elapsed:.0f} s)"
+            budget.write(line) if log is print else log(line)   # above the bar, not through it
+    budget.close()
+    return {"steps": budget.step, "seconds": budget.elapsed, "cpu seconds": time.process_time() - cpu0,
             "sentences": sentences, "losses": losses}
 
 

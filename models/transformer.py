@@ -34,6 +34,7 @@ from minigrad.ops._util import const
 from minigrad.optim import Adam, clip_grad_norm_
 from minigrad.optim.lr_scheduler import LambdaLR
 from models.seq2seq import BeamSearch
+from minigrad.train import Budget
 
 
 @dataclass
@@ -186,6 +187,7 @@ class TransformerSeq2Seq(nn.Module):
 @dataclass
 class TrainConfig:
     steps: int = 3000
+    seconds: float | None = None       # stop after this much wall clock if `steps` take longer
     batch_size: int = 64
     lr_scale: float = 1.0              # the paper's lr = scale * d^-0.5 * min(step^-0.5, step * warmup^-1.5)
     warmup: int = 400
@@ -214,8 +216,10 @@ def length_sorted_batches(task, pairs, batch_size, rng, pool=50):
 
 
 def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, train_config: TrainConfig | None = None,
-                      log=print, callback=None):
+                      log=print, callback=None, desc="transformer"):
     """Train on (source, target) token pairs; returns (model, history).
+    With train_config.seconds, training stops when the time is up, and the warm-up and decay
+    follow the share of the time spent (minigrad.train.Budget.schedule) instead of the step.
     callback(step, model), if given, runs after every update (e.g. to evaluate on the way)."""
     tc = train_config or TrainConfig()
     mg.manual_seed(tc.seed)
@@ -225,9 +229,9 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
     opt = Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
     sched = LambdaLR(opt, lambda it: noam_lr(it + 1, d, tc.warmup, tc.lr_scale))
     history = {"step": [], "loss": [], "lr": [], "tokens": 0, "sentences": 0, "train_time": 0.0}
-    step, t0 = 0, time.perf_counter()
+    budget = Budget(tc.steps, tc.seconds, desc=desc)
     model.train()
-    while step < tc.steps:
+    while budget.running():
         for batch in length_sorted_batches(task, train_pairs, tc.batch_size, rng):
             logits = model(batch.src, batch.tgt_in)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), model._ids(batch.tgt_out.reshape(-1)),
@@ -237,20 +241,26 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
             clip_grad_norm_(model.parameters(), tc.grad_clip)
             history["lr"].append(opt.param_groups[0]["lr"])
             opt.step()
-            sched.step()
-            step += 1
-            history["step"].append(step)
             history["loss"].append(loss.item())
+            budget.tick(history["loss"][-1])
+            if tc.seconds is None:
+                sched.step()
+            else:
+                budget.schedule(sched, tc.steps)
+            step = budget.step
+            history["step"].append(step)
             history["tokens"] += int((batch.tgt_out != PAD_ID).sum())
             history["sentences"] += len(batch.src)
-            if log and (step % tc.log_every == 0 or step == tc.steps):
+            if log and (step % tc.log_every == 0 or not budget.running()):
                 recent = float(np.mean(history["loss"][-tc.log_every:]))
-                log(f"step {step}/{tc.steps}: loss {recent:.4f} ({time.perf_counter() - t0:.0f} s)")
+                line = f"step {step}/{tc.steps}: loss {recent:.4f} ({budget.elapsed:.0f} s)"
+                budget.write(line) if log is print else log(line)
             if callback is not None:
                 callback(step, model)
-            if step >= tc.steps:
+            if not budget.running():
                 break
-    history["train_time"] = time.perf_counter() - t0
+    budget.close()
+    history["train_time"] = budget.elapsed
     history["config"], history["train_config"] = asdict(model.config), asdict(tc)
     return model, history
 

@@ -64,7 +64,7 @@ def test_tour_flags_choose_the_budget(flags, budget, tmp_path, capsys, monkeypat
 
     calls = []
 
-    def fake_tour(out, budget, lessons, data, verbose):
+    def fake_tour(out, budget, lessons, data, verbose, threads):
         calls.append(budget)
         return tour_module.TourReport(tmp_path / "index.html", tmp_path / "README.md", [])
 
@@ -72,6 +72,22 @@ def test_tour_flags_choose_the_budget(flags, budget, tmp_path, capsys, monkeypat
     assert main(["tour", "--out", str(tmp_path)] + flags) == 0
     assert calls == [budget]
     assert capsys.readouterr().out.startswith(f"{budget} mode: ")
+
+
+def test_tour_threads_flag_reaches_the_tour_and_a_bad_count_is_one_line(tmp_path, capsys, monkeypatch):
+    from minigrad import autothreads
+    from minigrad import tour as tour_module
+
+    calls = []
+    monkeypatch.setattr(tour_module, "tour", lambda **kw: calls.append(kw["threads"]) or tour_module.TourReport(
+        tmp_path / "index.html", tmp_path / "README.md", []))
+    assert main(["tour", "--out", str(tmp_path), "--threads", "1"]) == 0 and calls == [1]
+    monkeypatch.undo()
+    monkeypatch.setattr(autothreads, "_chosen", None)
+    monkeypatch.setenv("MINIGRAD_THREADS", "many")
+    assert main(["tour", "--out", str(tmp_path), "--lesson", "1"]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "minigrad tour: MINIGRAD_THREADS: the thread count must be a whole number >= 1, got 'many'")
 
 
 def test_tour_fast_and_full_together_is_a_usage_error(capsys):
@@ -363,3 +379,52 @@ def test_bert_default_prompt_fits_the_model():
     long = " ".join(["the very long king speaks"] * 8)
     prompt = _default_prompt([long, "the king\nspeaks long", "the queen sleeps long"], tok, max_len=16)
     assert prompt == "the queen [MASK] long"  # the middle one of its longer words
+
+
+# -- damaged or mismatched checkpoint folders: one line that names the file ------------------------------
+@pytest.fixture(scope="module")
+def gpt_checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gpt")
+    zoo.save(_quiet_train("gpt", iters=1, eval_interval=1), folder)
+    return folder
+
+
+@pytest.mark.parametrize("name", ["config.json", "tokenizer.json"])
+def test_a_truncated_json_file_is_named(gpt_checkpoint, tmp_path, capsys, name):
+    shutil.copytree(gpt_checkpoint, tmp_path / "ck")
+    text = (tmp_path / "ck" / name).read_text()
+    (tmp_path / "ck" / name).write_text(text[: len(text) // 2])   # cut short, as by a full disk
+    assert main(["sample", "--checkpoint", str(tmp_path / "ck")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"{name} is not valid JSON (line " in err and "cut short" in err
+
+
+def test_a_config_of_another_kind_than_the_weights_is_named(gpt_checkpoint, tmp_path, capsys):
+    shutil.copytree(gpt_checkpoint, tmp_path / "ck")
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(dict(config, kind="rnn")))
+    assert main(["sample", "--checkpoint", str(tmp_path / "ck")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "config.json says kind 'rnn', but model.safetensors holds the weights of a 'gpt' model" in err
+
+
+def test_settings_that_do_not_fit_the_weights_are_one_line(gpt_checkpoint, tmp_path, capsys):
+    """A config.json edited by hand: its sizes no longer match the weights (the kind still does)."""
+    shutil.copytree(gpt_checkpoint, tmp_path / "ck")
+    config = json.loads((tmp_path / "ck" / "config.json").read_text())
+    config["model"]["n_embd"] *= 2
+    (tmp_path / "ck" / "config.json").write_text(json.dumps(config))
+    assert main(["sample", "--checkpoint", str(tmp_path / "ck")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "do not fit together" in err and "config.json (kind 'gpt')" in err
+
+
+def test_bert_says_which_words_it_does_not_know(tmp_path):
+    _need_model("bert")
+    trained = _quiet_train("bert")
+    out = zoo.sample(trained, "the cat [MASK] on the zyzzyva .", temperature=0).splitlines()
+    assert "[UNK]" in out[0]   # shown where the word was, not dropped
+    assert out[-1].startswith("note: not in this BERT's vocabulary, so read as [UNK]: zyzzyva")
+    assert not any(line.startswith("note:") for line in zoo.sample(trained, "the [MASK] sees the cat .").splitlines())

@@ -67,3 +67,29 @@ def test_pick_needs_every_budget_by_name(clean, tmp_path):
         lesson.pick(fast=1, full=3)      # a forgotten budget is a mistake, not a silent default
     with pytest.raises(TypeError):
         lesson.pick(1, 2, 3)             # positional values would be too easy to swap
+
+
+@pytest.mark.parametrize("budget, expected", [("fast", {"steps": 60, "seconds": None}),
+                                              ("quick", {"steps": 3000, "seconds": 25}),
+                                              ("full", {"steps": 3000, "seconds": None})])
+def test_train_budget_is_fixed_steps_or_a_share_of_time(clean, tmp_path, budget, expected):
+    if budget != "quick":
+        clean.setenv(f"MINIGRAD_{budget.upper()}", "1")
+    lesson = Lesson("09_x", "x", out_dir=tmp_path)
+    assert lesson.train_budget(fast=60, full=3000, quick_seconds=25) == expected
+
+
+def test_result_keeps_the_point_the_verdict_the_training_and_the_notes(clean, tmp_path, capsys):
+    lesson = Lesson("09_x", "x", out_dir=tmp_path, point="Gates help.")
+    assert f"09_x: quick budget; figures and tables go to {tmp_path.resolve()}" in capsys.readouterr().out
+    lesson.trained("LSTM", 412, 25.04)
+    lesson.metric("LSTM loss", 1.93, note="3000 updates reach 1.90")
+    lesson.metric("RNN loss", 1.95)
+    assert lesson.point_shown(False, "LSTM 1.93 > RNN 1.92") is False
+    assert "point NOT shown at the quick budget: LSTM 1.93 > RNN 1.92" in capsys.readouterr().out
+    lesson.finish()
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["point"] == "Gates help."
+    assert result["verdict"] == {"shown": False, "evidence": "LSTM 1.93 > RNN 1.92"}
+    assert result["training"] == [{"model": "LSTM", "steps": 412, "seconds": 25.0}]
+    assert result["notes"] == {"LSTM loss": "3000 updates reach 1.90"}

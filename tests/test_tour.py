@@ -19,7 +19,8 @@ import minigrad as mg
 from minigrad import tour as tour_module
 from minigrad import viz
 from minigrad.cli import main
-from minigrad.tour import _markdown_table, find_lessons, read_cells, tour
+from minigrad.report import markdown_table as _markdown_table
+from minigrad.tour import find_lessons, read_cells, tour
 
 OK_LESSON = '''\
 # %% [markdown]
@@ -110,12 +111,12 @@ def test_find_lessons_in_order_and_by_number(lessons):
 def test_a_failing_lesson_is_reported_and_the_tour_goes_on(lessons, tmp_path, monkeypatch):
     monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path))  # the tour must not pass it on without --data
     out = tmp_path / "report"
-    report = tour(out=out, budget="fast", root=lessons, progress_bar=False)
+    report = tour(out=out, budget="fast", root=lessons, progress_bar=False, previews=False)
     ok, broken = report.results
     assert not ok.get("error")
     assert ok["metrics"] == {"area of a 3-square": 9, "saw MINIGRAD_DATA": "none"}
     assert (out / "01_ok" / "log.txt").read_text().strip() == "\n".join(
-        ["area of a 3-square: 9", "saw MINIGRAD_DATA: none", "", "loss against n", "| n | loss |", "|---|---|",
+        [f"01_ok: fast budget; figures and tables go to {(out / '01_ok').resolve()}", "area of a 3-square: 9", "saw MINIGRAD_DATA: none", "", "loss against n", "| n | loss |", "|---|---|",
          "| 1 | 0.5 |", "| 2 | 0.25 |", "", "printed by the lesson"])
 
     assert report.failed == [broken]
@@ -130,7 +131,7 @@ def test_a_failing_lesson_is_reported_and_the_tour_goes_on(lessons, tmp_path, mo
     assert "<caption>loss against n</caption>" in page and "<td>0.25</td>" in page
     assert "<td>area of a 3-square</td><td>9</td>" in page
     readme = (out / "README.md").read_text()
-    assert "![line](01_ok/line.png)" in readme and "| 2 | 0.25 |" in readme
+    assert "[![a falling line](01_ok/line.png)](01_ok/line.svg)" in readme and "| 2 | 0.25 |" in readme
     assert "**This lesson failed:** `ZeroDivisionError: division by zero`" in readme
     summary = json.loads((out / "tour.json").read_text())
     assert [(s["dir"], s["error"]) for s in summary] == [("01_ok", None),
@@ -166,7 +167,7 @@ def test_the_tour_runs_each_lesson_at_its_budget(tmp_path, monkeypatch, budget, 
     _write(root, "01_budget.py", BUDGET_LESSON)
     monkeypatch.setenv("MINIGRAD_FAST", "1")   # both exported: on its own, a lesson would refuse to start
     monkeypatch.setenv("MINIGRAD_FULL", "1")
-    report = tour(out=tmp_path / "out", budget=budget, root=root, progress_bar=False)
+    report = tour(out=tmp_path / "out", budget=budget, root=root, progress_bar=False, previews=False)
     assert not report.failed, report.failed
     assert report.results[0]["metrics"] == {"budget": budget, "steps": steps}
     assert f"1 lesson, {budget} mode, built-in data" in (tmp_path / "out" / "index.html").read_text()
@@ -192,21 +193,21 @@ def test_each_lesson_starts_from_a_fresh_processs_random_state(tmp_path):
     for name in ("01_first", "02_second"):
         _write(root, f"{name}.py", RANDOM_LESSON.format(name=name))
     mg.manual_seed(123)  # whatever ran in this process before the tour
-    report = tour(out=tmp_path / "out", budget="fast", root=root, progress_bar=False)
+    report = tour(out=tmp_path / "out", budget="fast", root=root, progress_bar=False, previews=False)
     fresh = float(mg.Generator(mg.random.INITIAL_SEED).np.standard_normal())
     assert [r["metrics"]["draw"] for r in report.results] == pytest.approx([fresh, fresh], rel=1e-6)
 
 
 def test_an_unknown_budget_is_an_error(lessons, tmp_path):
     with pytest.raises(ValueError, match="unknown budget 'slow'; use one of fast, quick, full"):
-        tour(out=tmp_path / "out", budget="slow", root=lessons, progress_bar=False)
+        tour(out=tmp_path / "out", budget="slow", root=lessons, progress_bar=False, previews=False)
 
 
 def test_a_lesson_without_finish_is_a_failure(tmp_path):
     root = tmp_path / "lessons"
     root.mkdir()
     _write(root, "01_unfinished.py", "# %%\nfrom minigrad.report import Lesson\nlesson = Lesson('x', 'x')\n")
-    report = tour(out=tmp_path / "out", root=root, progress_bar=False)
+    report = tour(out=tmp_path / "out", root=root, progress_bar=False, previews=False)
     assert "without writing result.json" in report.failed[0]["error"]
 
 
@@ -228,24 +229,85 @@ def test_graphs_without_dot_are_linked_as_source(tmp_path, monkeypatch):
     if viz.renderers():
         pytest.skip("a Graphviz renderer is still reachable; cannot hide it in this environment")
     with pytest.warns(Warning):
-        report = tour(out=tmp_path / "out", root=root, progress_bar=False)
+        report = tour(out=tmp_path / "out", root=root, progress_bar=False, previews=False)
     assert not report.failed
     page = (tmp_path / "out" / "index.html").read_text()
     assert "href='01_graph/square.dot'" in page and "apt-get install graphviz" in page
 
 
+POINT_LESSON = '''\
+# %%
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from minigrad.report import Lesson
+
+lesson = Lesson("01_point", "A lesson with a point", point="Lines fall when they are trained.")
+budget = lesson.train_budget(fast=3, full=300, quick_seconds=5)
+lesson.trained("the line", budget["steps"], 0.5)
+lesson.say("a trace:\\n[1] Add\\n[2] Mul")
+lesson.metric("loss", 0.25, note="300 steps (--full) reach 0.01")
+lesson.metric("steps", budget["steps"])
+lesson.table([{f"c{i}": i for i in range(30)}], "wide", caption="thirty columns")
+fig, ax = plt.subplots()
+ax.plot([0, 1], [1, 0])
+lesson.figure(fig, "other", caption="another figure")
+fig, ax = plt.subplots()
+ax.plot([0, 1], [1, 0])
+lesson.figure(fig, "key", caption="the figure that shows it", key=True)
+lesson.point_shown(True, "the loss fell to 0.25")
+lesson.finish()
+'''
+
+
+def test_a_section_starts_with_the_point_the_verdict_and_the_key_figure(tmp_path):
+    root = tmp_path / "lessons"
+    root.mkdir()
+    _write(root, "01_point.py", POINT_LESSON)
+    out = tmp_path / "out"
+    report = tour(out=out, budget="fast", root=root, progress_bar=False, previews=False)
+    assert not report.failed, report.failed
+    page = (out / "index.html").read_text()
+    section = page[page.index("<h2 id='01_point'>"):]
+    order = [section.index(s) for s in ("Lines fall when they are trained.", "Shown at the fast budget: the loss fell",
+                                        "Training: the line 3 steps in 0.5 s.", "01_point/key.png",
+                                        "Numbers of this run", "01_point/other.png")]
+    assert order == sorted(order), "point, verdict, training, key figure, numbers, then the rest in order"
+    assert section.count("01_point/key.png") == 1   # shown once, at the top
+    assert "<pre>a trace:\n[1] Add\n[2] Mul</pre>" in section   # line breaks kept
+    assert "<td>loss</td><td>0.25</td><td>300 steps (--full) reach 0.01</td>" in section
+    assert "<div class='scroll'><table><caption>thirty columns</caption>" in section
+    assert "<a href='01_point/key.svg' title='open the full-size picture'><img src='01_point/key.png'" in section
+    overview = page[:page.index("<h2")]
+    assert "<td>yes</td>" in overview   # the point-shown column
+    readme = (out / "README.md").read_text()
+    assert readme.index("**Lines fall when they are trained.**") < readme.index("[![the figure that shows it]") \
+        < readme.index("| loss | 0.25 | 300 steps (--full) reach 0.01 |") < readme.index("[![another figure]")
+    assert "```\na trace:\n[1] Add\n[2] Mul\n```" in readme
+    summary = json.loads((out / "tour.json").read_text())[0]
+    assert summary["verdict"] == {"shown": True, "evidence": "the loss fell to 0.25"}
+    assert summary["training"] == [{"model": "the line", "steps": 3, "seconds": 0.5}]
+
+
 # -- the real lessons ------------------------------------------------------------------------------------
-@pytest.mark.slow  # one test, so the tour runs once even when pytest-xdist spreads the tests over workers
-def test_fast_tour_runs_every_lesson_and_shows_every_figure(tmp_path, capsys):
-    """The whole tour in fast mode, once: no lesson fails, and index.html / README.md show every
-    figure (PNG, linked to its SVG), graph (SVG, or DOT source without Graphviz) and table that
-    each lesson recorded. The time each lesson took is printed (pytest -s) and kept in tour.json."""
-    lessons = find_lessons()
-    assert lessons, "tutorials/ has no lessons"
-    out = tmp_path / "tour"
+@pytest.fixture(scope="module")
+def fast_tour(tmp_path_factory):
+    """The whole tour in fast mode, once per test process (its report and, with Chromium, previews)."""
+    out = tmp_path_factory.mktemp("fast_tour") / "tour"
     t0 = time.perf_counter()
     report = tour(out=out, budget="fast", progress_bar=False)
-    seconds = time.perf_counter() - t0
+    return out, report, time.perf_counter() - t0
+
+
+@pytest.mark.slow
+def test_fast_tour_runs_every_lesson_and_shows_every_figure(fast_tour, capsys):
+    """No lesson fails in the fast tour, each says whether its point showed and starts its section
+    with a key figure, every figure and graph has a caption, and index.html / README.md show every
+    figure (PNG, linked to its SVG), graph (SVG, or DOT source without Graphviz) and table that
+    each lesson recorded. The time each lesson took is printed (pytest -s) and kept in tour.json."""
+    out, report, seconds = fast_tour
+    lessons = find_lessons()
+    assert lessons, "tutorials/ has no lessons"
     with capsys.disabled():
         print(f"\nfast tour: {seconds:.1f} s: "
               + ", ".join(f"{r['dir']} {r['seconds']} s (CPU {r['cpu_seconds']} s)" for r in report.results))
@@ -258,10 +320,13 @@ def test_fast_tour_runs_every_lesson_and_shows_every_figure(tmp_path, capsys):
     drawn = bool(viz.renderers())
     for r in report.results:
         assert f"id='{r['dir']}'" in page
+        assert r["point"] and r["verdict"] is not None, f"{r['dir']} states no point, or not whether it showed"
+        assert sum(bool(i.get("key")) for i in r["items"]) == 1, f"{r['dir']} needs exactly one key figure"
         assert any(i["kind"] == "figure" for i in r["items"]), f"{r['dir']} records no figure"
         for item in r["items"]:
             src = f"{r['dir']}/{item.get('path')}"
             if item["kind"] in ("figure", "graph"):
+                assert item["caption"] and item["caption"] != item["name"], f"{src} has no caption"
                 assert (out / src).is_file(), f"{src} is in result.json but not on disk"
                 assert src in readme
             if item["kind"] == "figure":
@@ -282,22 +347,56 @@ def test_fast_tour_runs_every_lesson_and_shows_every_figure(tmp_path, capsys):
             assert f"<td>{html.escape(name)}</td>" in page
 
 
+@pytest.mark.slow
+def test_fast_tour_report_in_a_browser(fast_tour):
+    """index.html as headless Chromium shows it 1280 pixels wide: every lesson's figures and graphs
+    load (no broken image, no DOT source where a picture belongs), nothing makes the reader scroll
+    sideways, the graphs are not shrunk to unreadable labels, and each lesson has its preview.png."""
+    from minigrad.chromium import find_chromium, inspect
+
+    exe = find_chromium()
+    if exe is None:
+        pytest.skip("no Chromium here (apt-get install chromium; .ci/run installs it): the report was not "
+                    "checked in a browser")
+    out, report, _ = fast_tour
+    state = inspect(exe, out / "index.html")
+    assert state["sections"] == [r["dir"] for r in report.results]
+    assert state["scroll_width"] <= 1280, "the page is wider than a 1280-pixel window"
+    assert state["font_px"] >= 14
+    broken = [i["src"] for i in state["images"] if not i["loaded"]]
+    assert not broken, f"images that did not load: {broken}"
+    shown = {i["src"] for i in state["images"]}
+    for r in report.results:
+        pictures = [f"{r['dir']}/{i['path']}" for i in r["items"] if i["kind"] in ("figure", "graph")]
+        assert pictures and set(pictures) <= shown, f"{r['dir']}: not every figure and graph is on the page"
+        assert all(p.endswith((".png", ".svg")) for p in pictures), f"{r['dir']}: DOT source instead of a picture"
+        preview = out / r["dir"] / "preview.png"
+        assert preview.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"no preview.png for {r['dir']}"
+        assert int.from_bytes(preview.read_bytes()[16:20], "big") == 1280   # the PNG's width
+    for image in state["images"]:
+        if image["src"].endswith(".svg"):   # a graph: its labels must not shrink much below their size
+            assert image["shown_width"] >= 0.5 * image["natural_width"], f"{image['src']} is shrunk to unreadable"
+
+
 def test_a_slow_cell_keeps_writing_progress_lines():
-    """Without a terminal (a log, CI) a long cell still says it is running, so it does not look hung."""
+    """Without a terminal (a log, CI) the tour's line is written every heartbeat while a cell runs,
+    with the lesson, the cell and the minutes spent: nothing looks hung."""
     import io
 
-    from minigrad.tour import _ticking
-    from minigrad.train import _PlainProgress
+    from minigrad.tour import TourBar, _ticking
 
-    bar = _PlainProgress(range(3), total=3, desc="  lesson 09", disable=False)
-    bar.set_postfix(cell="slow training")
     out = io.StringIO()
-    with _ticking(bar, out, heartbeat=0.1):
+    bar = TourBar(3, "quick", whole_tour=True, stream=out, heartbeat=0.1)
+    bar.lesson(2, "rnn lstm gru", cells=4)
+    bar.cell(3, "slow training")
+    with _ticking(bar, interval=0.02):
         time.sleep(0.35)
     lines = out.getvalue().splitlines()
-    assert 2 <= len(lines) <= 4
-    assert set(lines) == {"  lesson 09: cell 1/3 still running (cell=slow training), 0 min"}
-    quiet = _PlainProgress(range(3), total=3, disable=True)
-    with _ticking(quiet, out, heartbeat=0.01):
+    assert 2 <= len(lines) <= 4   # a heartbeat every 0.1 s
+    assert set(lines) == {"  lesson 2/3 rnn lstm gru | cell 3/4 slow training | 0:00 of about 10:00"}
+    quiet = TourBar(3, "quick", whole_tour=True, stream=out, heartbeat=0.01, disable=True)
+    quiet.lesson(1, "x", cells=1)
+    quiet.cell(1, "y")
+    with _ticking(quiet, interval=0.01):
         time.sleep(0.05)
     assert len(out.getvalue().splitlines()) == len(lines)

@@ -153,3 +153,94 @@ def test_bad_arguments():
         train.train_lm(model, opt, batches(0), -1)
     with pytest.raises(ValueError, match="eval_interval"):
         train.train_lm(model, opt, batches(0), 3, eval_interval=0)
+
+
+# -- budgets: steps or seconds ------------------------------------------------------------------------
+class FakeClock:
+    """time.perf_counter for minigrad.train: moves only when told to."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def perf_counter(self):
+        return self.now
+
+    def process_time(self):
+        return 0.0
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(train, "time", fake)
+    return fake
+
+
+def test_a_budget_of_steps_runs_exactly_that_many(clock):
+    budget = train.Budget(steps=5, disable=True)
+    fractions = []
+    while budget.running():
+        clock.now += 1000.0   # time does not matter without seconds=
+        budget.tick(0.5)
+        fractions.append(budget.fraction())
+    assert budget.step == 5 and fractions == [0.2, 0.4, 0.6, 0.8, 1.0]
+
+
+def test_a_budget_of_seconds_stops_when_the_time_is_up(clock):
+    budget = train.Budget(steps=1000, seconds=1.0, disable=True)
+    while budget.running():
+        clock.now += 0.3
+        budget.tick()
+    # updates start at 0.0, 0.3, 0.6 and 0.9 s; at 1.2 s the time is up, long before 1000 steps
+    assert budget.step == 4 and budget.elapsed == pytest.approx(1.2) and budget.fraction() == 1.0
+    assert train.Budget(steps=2, seconds=60, disable=True).fraction() == 0.0
+    with pytest.raises(ValueError, match="give a budget"):
+        train.Budget()
+    with pytest.raises(ValueError, match="seconds must be > 0"):
+        train.Budget(seconds=0)
+
+
+def test_a_time_budget_runs_the_whole_schedule_over_the_steps_that_fit(clock):
+    """With seconds=, the schedule written for max_iters follows the share of the time spent: the
+    warm-up and the decay both happen, however few updates fit."""
+    mg.manual_seed(0)
+    model = Bigram()
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    sched = WarmupCosineLR(opt, warmup_iters=10, max_iters=100, min_lr=0.05)
+    get_batch = batches(0)
+
+    def slow_batch(split):   # each update takes 1/8 s of the fake clock (exact in binary): 20 fit in 2.5 s
+        clock.now += 0.125
+        return get_batch(split)
+
+    h = train.train_lm(model, opt, slow_batch, 100, seconds=2.5, scheduler=sched, log=False)
+    assert h["steps"] == len(h["lr"]) == 20
+    # update k runs at the schedule's step round(k / 20 * 100) = 5k: the same curve, 5x coarser
+    assert h["lr"] == pytest.approx([nanogpt_lr(5 * k, 0.5, 10, 100, 0.05) for k in range(20)], rel=1e-12)
+    assert h["lr"][-1] < 0.06   # the decay finished within the time
+
+
+def test_a_budget_prints_plain_lines_every_tenth(capsys, monkeypatch, clock):
+    monkeypatch.delenv("MINIGRAD_QUIET", raising=False)
+    budget = train.Budget(steps=20, desc="fit", disable=False)   # no terminal under pytest: plain lines
+    while budget.running():
+        clock.now += 1.5
+        budget.tick(loss=3.0 - 0.1 * budget.step)
+    budget.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 10
+    assert lines[0] == "fit: 10% step 2/20, loss 2.9000, 0:03 spent, 0:27 left"
+    assert lines[-1] == "fit: 100% step 20/20, loss 1.1000, 0:30 spent, 0:00 left"
+
+
+def test_progress_to_sends_bars_to_another_stream(capsys, monkeypatch, clock):
+    import io
+
+    monkeypatch.delenv("MINIGRAD_QUIET", raising=False)
+    out = io.StringIO()
+    with train.progress_to(out):
+        budget = train.Budget(seconds=10, desc="fit", disable=False)
+        clock.now += 5
+        budget.tick(1.0)
+    assert out.getvalue() == "fit: 50% step 1, loss 1.0000, 0:05 spent, 0:05 left\n"
+    assert capsys.readouterr().out == ""

@@ -21,11 +21,12 @@
 #    minigrad, then a few steps of gradient descent with it.
 #
 # Run it as a script (`python tutorials/01_backprop.py [--fast]`) or open it as a notebook
-# with jupytext.
+# with jupytext. Figures go to out/01_backprop/ (or --out DIR).
 
 # %%
 import math
 import sys
+import time
 from pathlib import Path
 
 if "__file__" in globals():  # run as a script from a checkout that is not pip-installed
@@ -41,7 +42,9 @@ import minigrad as mg
 from minigrad.autograd import Function
 from minigrad.report import Lesson
 
-lesson = Lesson("01_backprop", "Backprop from scratch: the chain rule by hand, by minigrad, and checked")
+lesson = Lesson("01_backprop", "Backprop from scratch: the chain rule by hand, by minigrad, and checked",
+                point="Backprop is the chain rule run backwards, one local derivative per op: minigrad's gradients "
+                      "equal the ones worked by hand, and finite differences catch a wrong derivative.")
 
 # %% [markdown]
 # ## 1. One neuron, one loss, by hand
@@ -74,8 +77,9 @@ r = h - y
 s = r * r
 p = w * w
 L = s + lam * p
-lesson.say(f"forward:  u = w x = {u:.4f},  z = u + b = {z:.4f},  h = tanh z = {h:.4f},  "
-           f"r = h - y = {r:.4f},  s = r^2 = {s:.4f},  p = w^2 = {p:.4f},  L = s + lambda p = {L:.6f}")
+lesson.say(f"forward:\n  u = w x          = {u:+.4f}\n  z = u + b        = {z:+.4f}\n  h = tanh z       = {h:+.4f}\n"
+           f"  r = h - y        = {r:+.4f}\n  s = r^2          = {s:+.4f}\n  p = w^2          = {p:+.4f}\n"
+           f"  L = s + lambda p = {L:+.6f}")
 
 # %% [markdown]
 # The backward pass starts from $\partial L/\partial L = 1$ and walks the steps in reverse.
@@ -102,8 +106,7 @@ steps = [
     ("dL/db", "dL/dz * 1", db), ("dL/dx", "dL/du * w", dx), ("dL/dw (through u)", "dL/du * x", dw_through_u),
     ("dL/dw (through p)", "dL/dp * 2w", dw_through_p), ("dL/dw", "sum of both paths", dw),
 ]
-for name, rule, value in steps:
-    lesson.say(f"{name:18s} = {rule:20s} = {value:+.6f}")
+lesson.say("\n".join(f"{name:18s} = {rule:20s} = {value:+.6f}" for name, rule, value in steps))
 lesson.table([{"step": n, "rule": rl, "value": v} for n, rl, v in steps], "by_hand",
              caption="The backward pass by hand: each gradient is the one above times a local derivative.")
 
@@ -147,20 +150,21 @@ loss = named(st + lam * pt, "L")
 from minigrad import viz
 
 
-def draw(graph, name, caption, **options):
+def draw(graph, name, caption, key=False, **options):
     """Save a drawing of the graph with the lesson (needs the `graphviz` Python package)."""
     try:
         picture = viz.draw_graph(graph, **options)
     except ImportError as e:
         lesson.say(f"({e})")
         return
-    lesson.graph(picture, name, caption=caption)
+    lesson.graph(picture, name, caption=caption, key=key)
 
 
 neuron_graph = viz.trace(loss)
 loss.backward()
-draw(neuron_graph, "expression", "The neuron's loss: the value of every step and, after backward, its gradient.",
-     show_values=True, show_grads=True, title="L = (tanh(w x + b) - y)^2 + 0.1 w^2")
+draw(neuron_graph, "expression", "The neuron's loss, top to bottom: the value of every step and, after backward, "
+     "its gradient; w feeds two ops, and its gradient is the sum of both.",
+     show_values=True, show_grads=True, rankdir="TB", title="L = (tanh(w x + b) - y)^2 + 0.1 w^2", key=True)
 lesson.say(viz.explain(neuron_graph))  # the same backward pass, as text
 # ----------------------------------------------------------------------------------------------
 
@@ -300,7 +304,7 @@ for k in ("W", "b", "X"):
     lesson.say(f"dL/d{k} {hand_layer[k].shape}: max |hand - minigrad| = {np.abs(hand_layer[k] - ours_layer[k]).max():.2e}")
 lesson.metric("layer: max |hand - minigrad|", max(float(np.abs(hand_layer[k] - ours_layer[k]).max()) for k in hand_layer))
 draw(layer_graph, "layer", "The layer: the bias is broadcast over the batch, so backward sums its gradient back.",
-     show_grads=True, title="one tanh layer and its loss")
+     show_grads=True, rankdir="TB", title="one tanh layer and its loss")
 
 ok = mg.gradcheck(layer_loss, [mg.tensor(a, requires_grad=True) for a in (X_np, W_np, b_np)])
 lesson.say(f"gradcheck(layer_loss, (X, W, b)) -> {ok}")
@@ -319,6 +323,7 @@ bias = mg.tensor(b_np.astype(np.float32), requires_grad=True)
 X32, T = mg.tensor(X_np.astype(np.float32)), mg.tensor(T_np.astype(np.float32))
 n_steps = 60 if lesson.fast else 300
 losses = []
+t0 = time.perf_counter()
 for _ in range(n_steps):
     loss = (((X32 @ W + bias).tanh() - T) ** 2).mean()
     W.grad = bias.grad = None
@@ -329,6 +334,7 @@ for _ in range(n_steps):
     losses.append(loss.item())
 lesson.metric("descent: first loss", losses[0])
 lesson.metric("descent: last loss", losses[-1])
+lesson.trained("tanh layer, gradient descent", n_steps, time.perf_counter() - t0)
 
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(losses)
@@ -353,6 +359,10 @@ z_in = mg.tensor(z, dtype=mg.float64, requires_grad=True)
 lesson.say(f"tanh'(z)  = {first.item():+.12f}   (1 - h^2      = {1 - h * h:+.12f})")
 lesson.say(f"tanh''(z) = {second.item():+.12f}   (-2h(1 - h^2) = {-2 * h * (1 - h * h):+.12f})")
 lesson.metric("second derivative: |minigrad - formula|", abs(second.item() + 2 * h * (1 - h * h)))
+worst = max(lesson.metrics["scalar: max |hand - minigrad|"], lesson.metrics["layer: max |hand - minigrad|"])
+lesson.point_shown(worst < 1e-5 and lesson.metrics["scalar: gradcheck passed"] and caught,
+                   f"hand and minigrad agree to {worst:.1e} on the neuron and the layer, gradcheck passes, "
+                   f"and it {'caught' if caught else 'missed'} the wrong tanh derivative")
 
 # %% [markdown]
 # ## What to remember

@@ -13,7 +13,7 @@
 # Run it as a script (`python tutorials/02_ngrams.py [--fast] [--data DIR]`) or open it as a
 # notebook with jupytext. Without `--data` it uses the corpora minigrad generates itself; with
 # a folder holding `names.txt` and `tinyshakespeare.txt` it uses those, and prints the
-# numbers the lectures report next to ours.
+# numbers the lectures report next to ours. Figures go to out/02_ngrams/ (or --out DIR).
 
 # %%
 import sys
@@ -34,7 +34,9 @@ from minigrad.data.splits import makemore_split
 from minigrad.report import Lesson
 from models.ngram import NGramLM, tokenize_words
 
-lesson = Lesson("02_ngrams", "n-grams: counting, MLE, perplexity, sampling")
+lesson = Lesson("02_ngrams", "n-grams: counting, MLE, perplexity, sampling",
+                point="Counting is a language model: normalised counts are its probabilities, and on held-out "
+                      "text Kneser-Ney keeps gaining from longer contexts where add-k smoothing turns back.")
 
 
 def corpus_file(name):
@@ -105,10 +107,10 @@ lesson.figure(fig, "bigram_counts", caption="The bigram count table: row = previ
 # %%
 row = bigram.probs(".")
 lesson.table(
-    [{"w_(n-1)": ".", "": "C", **{c: int(n) for c, n in zip(bigram.vocab, counts[0])}},
-     {"w_(n-1)": ".", "": "P", **{c: round(float(p), 4) for c, p in zip(bigram.vocab, row)}}],
+    [{"w_n": c, "C(. w_n)": int(n), "P(w_n | .)": round(float(p), 4)} for c, n, p in zip(bigram.vocab, counts[0], row)],
     "first_letter_row",
-    caption="Row '.' of the table: counts and P(w_n | w_(n-1) = '.'), the first letter of a name.",
+    caption="Row '.' of the table, one line per next character: its count and P(w_n | w_(n-1) = '.'), "
+            "the first letter of a name.",
 )
 lesson.metric("P(a | .) bigram MLE", float(row[bigram.vocab.index("a")]))
 lesson.say("bigram samples: " + ", ".join(bigram.sample(10, seed=2147483647)))
@@ -258,7 +260,8 @@ for ax, rows, title in [(axes[0], names_rows, names_source), (axes[1], text_rows
     ax.set_ylabel("cross-entropy, nats/char")
     ax.set_title(title)
     ax.legend()
-lesson.figure(fig, "loss_vs_n", caption="Train and held-out loss against n, add-k (k tuned on dev) and Kneser-Ney.")
+lesson.figure(fig, "loss_vs_n", caption="Train and held-out loss against n, add-k (k tuned on dev) and Kneser-Ney: "
+              "the held-out curves turn where the contexts become too rare to count.", key=True)
 
 by_n = {r["n"]: r for r in names_rows}
 lesson.metric("names KN 3-gram dev loss", by_n[3]["KN dev"])
@@ -272,6 +275,11 @@ if names_path:
     lesson.say("reference: KN 5-gram on names dev about 1.99 nats/char")
 if text_path and not lesson.fast:
     lesson.say("reference: KN 5-gram about 1.57, 6-gram about 1.54 nats/char on tiny Shakespeare validation")
+best_kn = min(names_rows, key=lambda r: r["KN dev"])
+best_add = min(names_rows, key=lambda r: r["add-k dev"])
+lesson.point_shown(best_kn["KN dev"] < best_add["add-k dev"] and best_add["n"] < max(orders),
+                   f"on held-out names Kneser-Ney is best at n = {best_kn['n']} ({best_kn['KN dev']:.3f} nats/char), "
+                   f"add-k at n = {best_add['n']} ({best_add['add-k dev']:.3f}) and worse beyond it")
 
 # %% [markdown]
 # ## 7. Sampling

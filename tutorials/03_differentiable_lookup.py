@@ -24,11 +24,13 @@
 # gradient back, dashed grey ones cannot.
 #
 # Run it as a script (`python tutorials/03_differentiable_lookup.py [--fast]`) or open it as a
-# notebook with jupytext; the graphs show inline there.
+# notebook with jupytext; the graphs show inline there. Figures and graphs go to
+# out/03_differentiable_lookup/ (or --out DIR).
 
 # %%
 import math
 import sys
+import time
 from pathlib import Path
 
 if "__file__" in globals():  # run as a script from a checkout that is not pip-installed
@@ -45,7 +47,9 @@ from minigrad import viz
 from minigrad.nn import functional as F
 from minigrad.report import Lesson
 
-lesson = Lesson("03_differentiable_lookup", "Differentiable lookup: one-hot matmul, softmax attention, a neural bigram")
+lesson = Lesson("03_differentiable_lookup", "Differentiable lookup: one-hot matmul, softmax attention, a neural bigram",
+                point="A lookup by index cuts the graph; one_hot @ W and softmax attention carry the gradient back "
+                      "to what they read, and a neural bigram trained by gradient descent recovers the counted table.")
 
 # %% [markdown]
 # ## 0. A small corpus and its bigram table
@@ -95,8 +99,10 @@ row = table_counted[stoi["my"]]
 nll_counted = -row[stoi["photos"]].log()
 lesson.say(f"P(photos | my) = {row[stoi['photos']].item():.3f}; loss -log P = {nll_counted.item():.3f}")
 lesson.metric("counted table: loss requires grad", bool(nll_counted.requires_grad))
-counted_picture = viz.draw_graph(nll_counted, title="a counted table: nothing in this loss can take a gradient")
-lesson.graph(counted_picture, "counted_lookup")
+counted_picture = viz.draw_graph(nll_counted, rankdir="TB",
+                                 title="a counted table: nothing in this loss can take a gradient")
+lesson.graph(counted_picture, "counted_lookup", caption="A lookup in the counted table: every edge is a constant's, "
+             "so backward has nothing to change.")
 counted_picture  # in a notebook, the last expression of a cell is drawn inline
 
 # %% [markdown]
@@ -158,10 +164,11 @@ lookup_rows = [{
     "|grad W|": grad_norm(W), "rows of W with a gradient": str(rows_with_grad(W)), "loss": hard_loss.item(),
 }]
 hard_picture = viz.draw_graph(
-    hard_graph, show_grads=True, highlight=[q, K, W],
+    hard_graph, show_grads=True, highlight=[q, K, W], rankdir="TB",
     title="hard lookup: the index is a dashed (no gradient) edge; q and K are out of reach",
 )
-lesson.graph(hard_picture, "hard_lookup")
+lesson.graph(hard_picture, "hard_lookup", caption="The hard lookup W[argmax(K q)]: the gradient (red) reaches the "
+             "row of W that was read; the argmax's dashed edge cuts q and K off.")
 hard_picture
 
 # %% [markdown]
@@ -194,8 +201,9 @@ lookup_rows.append({
 })
 lesson.metric("one-hot: |grad of the one-hot address|", float(np.abs(address.grad.numpy()).sum()))
 lesson.say(viz.explain(onehot_graph))  # the backward pass, step by step
-onehot_picture = viz.draw_graph(onehot_graph, show_grads=True, highlight=[W])
-lesson.graph(onehot_picture, "one_hot_lookup")
+onehot_picture = viz.draw_graph(onehot_graph, show_grads=True, highlight=[W], rankdir="TB")
+lesson.graph(onehot_picture, "one_hot_lookup", caption="one_hot(i) @ W: the same row, read by a matrix product; "
+             "the one-hot address now gets a gradient too.")
 onehot_picture
 
 # %% [markdown]
@@ -222,8 +230,9 @@ lookup_rows.append({
     "|grad W|": grad_norm(W), "rows of W with a gradient": str(rows_with_grad(W)), "loss": soft_loss.item(),
 })
 lesson.metric("soft: attention weight on 'my'", float(weights.numpy()[stoi["my"]]))
-soft_picture = viz.draw_graph(soft_graph, show_grads=True, highlight=[q, K, W])
-lesson.graph(soft_picture, "soft_lookup")
+soft_picture = viz.draw_graph(soft_graph, show_grads=True, highlight=[q, K, W], rankdir="TB")
+lesson.graph(soft_picture, "soft_lookup", caption="Soft attention softmax(K q / sqrt d) @ W: the gradient (red) "
+             "reaches the query, the keys and the values, where the hard lookup cut them off.", key=True)
 soft_picture
 
 # %% [markdown]
@@ -263,6 +272,7 @@ mg.manual_seed(0)
 W = mg.randn(V, V, requires_grad=True)
 W.name = "W"
 history = []
+t0 = time.perf_counter()
 for step in range(steps):
     loss = F.cross_entropy(X @ W, Y)
     if step == 0:
@@ -274,12 +284,14 @@ for step in range(steps):
         W -= learning_rate * W.grad
     history.append(loss.item())
     if step == 0:
-        bigram_picture = viz.draw_graph(first_graph, show_grads=True)  # the gradient of the first step
-        lesson.graph(bigram_picture, "neural_bigram")
+        bigram_picture = viz.draw_graph(first_graph, show_grads=True, rankdir="TB")  # the first step's gradient
+        lesson.graph(bigram_picture, "neural_bigram", caption="The neural bigram's loss at its first step: "
+                     "one_hot(prev) @ W, then cross-entropy; the gradient reaches W.")
 bigram_picture
 
 # %%
 
+lesson.trained("neural bigram, gradient descent", steps, time.perf_counter() - t0)
 P_neural = W.softmax(dim=1).numpy()
 final_loss = float(F.cross_entropy(X @ W, Y).item())
 max_diff = float(np.abs(P_neural - P_mle).max())
@@ -312,6 +324,10 @@ axes[2].set_yscale("log")
 axes[2].legend()
 fig.tight_layout()
 lesson.figure(fig, "neural_vs_counted", caption="The trained table converges to the counted one.")
+lesson.point_shown(
+    lookup_rows[0]["|grad q|"] == 0 and lookup_rows[2]["|grad q|"] > 0 and max_diff < 0.02,
+    f"no gradient reaches the query through the hard lookup, {lookup_rows[2]['|grad q|']:.3f} through the soft "
+    f"one; after {steps} steps the neural bigram is within {max_diff:.4f} of the counted probabilities")
 
 # %%
 lesson.finish()

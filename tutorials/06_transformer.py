@@ -16,7 +16,7 @@
 # 7. the key/value cache that makes generation cheap.
 #
 # Run it as a script (`python tutorials/06_transformer.py [--fast]`) or open it as a notebook
-# with jupytext.
+# with jupytext. Figures go to out/06_transformer/ (or --out DIR).
 
 # %%
 import math
@@ -38,9 +38,12 @@ import minigrad.nn.functional as F
 from minigrad import nn
 from minigrad.nn.transformer import sinusoidal_positions
 from minigrad.report import Lesson
+from minigrad.train import Budget
 from models.gpt import GPT, GPTConfig
 
-lesson = Lesson("06_transformer", "The Transformer: self-attention, heads, causal masks, positions")
+lesson = Lesson("06_transformer", "The Transformer: self-attention, heads, causal masks, positions",
+                point="Attention is a soft lookup that hardens as its scores sharpen; trained to copy a string, "
+                      "a small Transformer's heads learn to read exactly the position they must write.")
 rng = np.random.default_rng(0)
 mg.manual_seed(0)
 
@@ -82,7 +85,8 @@ ax.set_xlabel("scale s of the scores")
 ax.set_ylabel("attention weight")
 ax.legend()
 ax.set_title("softmax(s q K^T): from an average to a lookup")
-lesson.figure(fig, "soft_to_hard")
+lesson.figure(fig, "soft_to_hard", caption="The four keys' attention weights as the scores sharpen: from an "
+              "average of all values to the lookup of value 2.")
 
 # %% [markdown]
 # The graph of one attention call: the fused node takes the query, the keys and the values,
@@ -171,7 +175,8 @@ ax.imshow(np.isfinite(mask), cmap="Greens")
 ax.set_xlabel("key position (what is read)")
 ax.set_ylabel("query position (who reads)")
 ax.set_title("causal mask: green = allowed")
-lesson.figure(fig, "causal_mask")
+lesson.figure(fig, "causal_mask", caption="The causal mask: position t may read positions 1..t (green), "
+              "never a later one.")
 
 q, k, v = (mg.tensor(rng.standard_normal((T, d))) for _ in range(3))
 before = F.scaled_dot_product_attention(q, k, v, is_causal=True).numpy()
@@ -210,7 +215,8 @@ ax.imshow(sinusoidal_positions(64, 32).T, aspect="auto", cmap="RdBu")
 ax.set_xlabel("position p")
 ax.set_ylabel("feature (sin, cos pairs)")
 ax.set_title("sinusoidal position encoding")
-lesson.figure(fig, "sinusoidal_positions")
+lesson.figure(fig, "sinusoidal_positions", caption="Sinusoidal position encodings: each pair of features is "
+              "a clock of its own frequency, so a fixed offset is a fixed rotation.")
 
 # %% [markdown]
 # ## 6. What a trained model looks up
@@ -236,17 +242,18 @@ def copy_batch(B):
 mg.manual_seed(0)
 copier = GPT(GPTConfig(block_size=2 * n, vocab_size=V_letters + 1, n_layer=1, n_head=2, n_embd=32, bias=False))
 opt = copier.configure_optimizers(0.0, 3e-3, (0.9, 0.99))
-steps = 150 if lesson.fast else 600
-t0 = time.perf_counter()
+budget = Budget(**lesson.train_budget(fast=150, full=600, quick_seconds=20), desc="copier")
 losses = []
-for it in range(steps):
+while budget.running():
     xb, yb = copy_batch(32)
     _, loss = copier(xb, yb)
     opt.zero_grad()
     loss.backward()
     opt.step()
     losses.append(loss.item())
-lesson.metric("copy task: training seconds", round(time.perf_counter() - t0, 1))
+    budget.tick(losses[-1])
+budget.close()
+lesson.trained("one-layer GPT on the copy task", budget.step, budget.elapsed)
 lesson.metric("copy task: final training loss", float(np.mean(losses[-10:])))
 xb, yb = copy_batch(500)
 logits, _ = copier(xb, yb)
@@ -267,14 +274,18 @@ for h, ax in enumerate(axes):
     ax.set_xlabel("reads position")
 axes[0].set_ylabel("writing at position")
 fig.suptitle("attention of a trained copier: each copy position reads the letter it must write")
-lesson.figure(fig, "copy_attention")
+lesson.figure(fig, "copy_attention", caption="The trained copier's attention: while writing the copy (rows "
+              "below the separator |), a head reads the letter it must write (the bright off-diagonal).", key=True)
 
 # which source position does each copy position read most? At position n + i (the separator
 # for i = 0) the model must write letter i, so it should read position i
 reads = maps[0, :, n:2 * n, :n].argmax(-1)
 best = max(range(2), key=lambda h: (reads[h] == np.arange(n)).mean())
-lesson.metric("copy task: fraction of copy positions whose best head reads the right source",
-              float((reads[best] == np.arange(n)).mean()))
+read_right = float((reads[best] == np.arange(n)).mean())
+lesson.metric("copy task: fraction of copy positions whose best head reads the right source", read_right)
+lesson.point_shown(accuracy > 0.9 and read_right >= 0.75,
+                   f"after {budget.step} steps the copier writes {accuracy:.1%} of fresh letters right, and its best "
+                   f"head reads the right source letter at {read_right:.0%} of the copy positions")
 lesson.table([{"copy position": n + i, "should read": i, **{f"head {h} reads": int(reads[h, i])
                                                             for h in range(2)}} for i in range(n)],
              "copy_reads", caption="Where each head puts most weight while writing the copy.")

@@ -39,7 +39,9 @@ from models.instructgpt import judge
 from models.instructgpt.pipeline import RLHFConfig, RLHFRun, plot_curves, summary
 from models.instructgpt.sampling import sample_responses
 
-lesson = Lesson("08_instructgpt", "InstructGPT: SFT, a reward model from comparisons, PPO (and DPO)")
+lesson = Lesson("08_instructgpt", "InstructGPT: SFT, a reward model from comparisons, PPO (and DPO)",
+                point="Supervised fine-tuning turns a model that dodges into one that answers, and a reward model "
+                      "learned from rankings agrees with the hidden labeler on most pairs of new answers.")
 SEED = 0
 config = lesson.pick(fast=RLHFConfig.fast(), quick=RLHFConfig.quick(), full=RLHFConfig.full())
 run = RLHFRun(config, seed=SEED)
@@ -119,7 +121,7 @@ lesson.table(show(sft, "SFT (greedy)"), "sft_samples", caption="the SFT model on
 
 # %%
 rm = run.reward_modelling()
-c = run.comparisons[0]
+c = max(run.comparisons[:50], key=lambda c: len(set(c.responses)))   # one whose answers differ, to rank something
 lesson.table([{"rank": i + 1, "response": repr(c.responses[k]), "labeler score": round(c.scores[k], 3),
                "reward model": round(float(r), 3)}
               for i, (k, r) in enumerate(zip(c.order, rm.score(tok, [c.prompt] * len(c.responses),
@@ -219,10 +221,17 @@ ax.set_xticks(x, names)
 ax.set_title("held-out prompts")
 ax.legend()
 ax.grid(alpha=0.3, axis="y")
-lesson.figure(fig, "labeler_scores", caption="the labeler's mean score per model")
-
-s = summary(run)
-lesson.metric("seconds per step", str(s["timings_s"]))
+lesson.figure(fig, "labeler_scores", caption="The hidden labeler's mean score per model on held-out prompts "
+              "(the step from the base model to SFT is the paper's largest).", key=True)
+lesson.table([{"step": name, "seconds": seconds} for name, seconds in summary(run)["timings_s"].items()], "timings",
+             caption="Wall-clock seconds of each step of the run")
+for name, step, updates in (("base pre-training", "pretrain", config.pretrain.steps), ("SFT", "sft", config.sft.steps),
+                            ("PPO (rollouts)", "ppo", config.ppo.iterations)):
+    lesson.trained(name, updates, run.timings[step])
+base_score, sft_score = by_model["base"]["labeler score"], by_model["SFT"]["labeler score"]
+lesson.point_shown(sft_score > base_score and h["validation_accuracy"] > 0.5,
+                   f"labeler score on held-out prompts: base {base_score:.2f}, SFT {sft_score:.2f}; the reward model "
+                   f"orders {h['validation_accuracy']:.0%} of pairs of new answers as the labeler does")
 
 # %% [markdown]
 # ## What to look for

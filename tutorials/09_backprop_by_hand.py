@@ -40,7 +40,9 @@ from minigrad.data import builtin_names
 from minigrad.data.splits import makemore_split
 from minigrad.report import Lesson
 
-lesson = Lesson("09_backprop_by_hand", "Backprop by hand: every gradient of an MLP with batch norm, checked")
+lesson = Lesson("09_backprop_by_hand", "Backprop by hand: every gradient of an MLP with batch norm, checked",
+                point="Every gradient of an MLP with batch norm can be written by hand, line by line; the hand-written "
+                      "backward equals minigrad's to the last bit and trains the network on its own.")
 
 names_path = lesson.data_dir / "names.txt" if lesson.data_dir else None
 if names_path is not None and names_path.is_file():
@@ -219,7 +221,7 @@ ax.set_xscale("log")
 ax.set_xlabel("max |by hand - minigrad| (float64)")
 ax.set_title("Hand-written backward against minigrad, gradient by gradient")
 lesson.figure(fig, "manual_vs_minigrad", caption="The largest difference per gradient: rounding only (1e-16 is "
-              "float64's precision).")
+              "float64's precision).", key=True)
 
 # %% [markdown]
 # ## 3. Two steps, one formula each
@@ -393,5 +395,11 @@ except ImportError as e:  # the graphviz Python package is missing
     lesson.say(f"({e})")
 lesson.metric("tiny graph: tensors with a gradient",
               sum(t.grad is not None for t in list(tiny_saved.values()) + list(tiny.values())))
+worst = max(r["max |by hand - minigrad|"] for r in rows)
+lesson.point_shown(
+    all(r["exact"] for r in rows) and drift < 1e-9 and float(np.mean(losses[-100:])) < float(losses[0]),
+    f"{len(rows)} hand-written gradients within {worst:.1e} of minigrad's; the same updates as autograd for "
+    f"{check_steps} steps (weights within {drift:.1e}); the loss fell from {losses[0]:.3f} to "
+    f"{float(np.mean(losses[-100:])):.3f} on hand-written gradients alone")
 
 lesson.finish()

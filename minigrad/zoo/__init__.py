@@ -66,8 +66,17 @@ def save(trained: Trained, folder):
 def load(folder, device: str = "cpu") -> Trained:
     config, tok_json, state = read_checkpoint(folder)
     kind = config.get("kind")
-    module = recipe(kind)
-    return module.restore(kind, config, tok_json, state, check_device(device))
+    try:
+        module = recipe(kind)
+    except ValueError as e:
+        raise ValueError(f"--checkpoint {folder}: config.json: {e}") from None
+    device = check_device(device)
+    try:
+        return module.restore(kind, config, tok_json, state, device)
+    except (TypeError, KeyError, ValueError, RuntimeError) as e:
+        # settings or weights that do not fit the kind: a config.json edited or taken from elsewhere
+        raise ValueError(f"--checkpoint {folder}: config.json (kind {kind!r}) and the files beside it do not fit "
+                         f"together: {type(e).__name__}: {e}") from None
 
 
 def sample(trained: Trained, prompt: str | None = None, tokens: int = 200, temperature: float | None = None,

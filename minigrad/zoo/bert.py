@@ -81,7 +81,8 @@ def fit(kind: str, corpus: Corpus, settings: TrainSettings, log=print) -> Traine
     history = bert.pretrain_mlm(model, train_rows, tokenizer, max_iters=iters, batch_size=batch_size, lr=lr,
                                 warmup=min(30, iters // 10), seed=settings.seed, val_rows=val_rows,
                                 eval_interval=eval_schedule(settings, preset, iters),
-                                eval_iters=settings.pick(preset, "eval_iters"), log=on_eval)
+                                eval_iters=settings.pick(preset, "eval_iters"), log=on_eval,
+                                progress=settings.progress)
     seconds = time.perf_counter() - t0
     val_loss, val_acc = bert.mlm_accuracy(model, val_rows, tokenizer)
     trained.history = history
@@ -167,8 +168,13 @@ def generate(trained: Trained, prompt: str | None, tokens: int = 0, temperature:
             filled[pos] = best[rng.choice(len(best), p=q / q.sum())]
         words = ", ".join(f"{tok.ids_to_tokens[int(i)]} {p[i]:.2f}" for i in best)
         lines.append(f"blank {n}: {words}")
-    sentence = tok.decode(filled.tolist(), skip_special_tokens=True)
-    return "\n".join([sentence] + lines)
+    # an unknown word stays visible as [UNK] (dropping it would hide that BERT never read it)
+    shown = [i for i in filled.tolist() if i not in (tok.cls_token_id, tok.sep_token_id, tok.pad_token_id)]
+    unknown = [w for w in text.split() if tok.unk_token in tok.tokenize(w)]
+    if unknown:
+        lines.append(f"note: not in this BERT's vocabulary, so read as [UNK]: {', '.join(unknown)} "
+                     f"(it knows {tok.vocab_size:,} words of its training text)")
+    return "\n".join([tok.decode(shown)] + lines)
 
 
 def loss_on_example(trained: Trained, text: str = "the cat [MASK] the fish ."):

@@ -196,10 +196,25 @@ def read_checkpoint(folder) -> tuple[dict, dict, dict]:
     if missing:
         raise FileNotFoundError(f"--checkpoint {folder}: {', '.join(missing)} missing; a checkpoint folder has "
                                 "config.json, model.safetensors and tokenizer.json, as `minigrad train` writes them")
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    if config.get("format") != FORMAT:
+    config = _read_json(folder, "config.json")
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"--checkpoint {folder}: config.json is not a minigrad checkpoint's (no "
                          f"\"format\": \"{FORMAT}\"); a Hugging Face folder loads with GPT.from_hf / "
                          "from_pretrained instead")
-    tokenizer_json = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer_json = _read_json(folder, "tokenizer.json")
+    weights_kind = io.load_metadata(folder / "model.safetensors").get("kind")
+    if weights_kind and weights_kind != config.get("kind"):
+        raise ValueError(f"--checkpoint {folder}: config.json says kind {config.get('kind')!r}, but model.safetensors "
+                         f"holds the weights of a {weights_kind!r} model; the two files come from different checkpoints "
+                         "(put back the config.json written with these weights)")
     return config, tokenizer_json, io.load(folder / "model.safetensors")
+
+
+def _read_json(folder: Path, name: str):
+    """A checkpoint's JSON file; a damaged one is an error that names it, not a parser's traceback."""
+    try:
+        return json.loads((folder / name).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f" (line {e.lineno}, column {e.colno}: {e.msg})" if isinstance(e, json.JSONDecodeError) else ""
+        raise ValueError(f"--checkpoint {folder}: {name} is not valid JSON{where}; it may have been cut short "
+                         f"or edited by hand. `minigrad train` writes it whole") from None

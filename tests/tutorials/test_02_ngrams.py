@@ -16,12 +16,12 @@ def test_lesson_02_ngrams_fast(run_lesson):
         assert (out / f"{figure}.png").stat().st_size > 0
 
     tables = {item["name"]: item for item in result["items"] if item["kind"] == "table"}
-    # the first-letter row: P = C / row total, and it sums to one
-    counts_row, probs_row = tables["first_letter_row"]["rows"]
-    letters = [k for k in counts_row if len(k) == 1]
-    total = sum(counts_row[c] for c in letters)
-    assert sum(probs_row[c] for c in letters) == pytest.approx(1.0, abs=1e-3)
-    assert m["P(a | .) bigram MLE"] == pytest.approx(counts_row["a"] / total)
+    # the first-letter row, one line per next character: P = C / row total, and it sums to one
+    first = {r["w_n"]: r for r in tables["first_letter_row"]["rows"]}
+    total = sum(r["C(. w_n)"] for r in first.values())
+    assert sum(r["P(w_n | .)"] for r in first.values()) == pytest.approx(1.0, abs=1e-3)
+    assert m["P(a | .) bigram MLE"] == pytest.approx(first["a"]["C(. w_n)"] / total)
+    assert len(tables["first_letter_row"]["rows"][0]) == 3   # three columns: it fits a page
 
     # "i am waiting for": the product of the counted factors shown in the table
     steps = tables["sentence_probability"]["rows"]
