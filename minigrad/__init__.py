@@ -23,6 +23,8 @@ from .ops.einsum import einsum
 from .random import Generator, get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, cat, stack, tensor, where
 
+from . import amp
+from .amp import autocast
 from . import functional_autograd as _functional_autograd
 
 __version__ = "0.1.0"

@@ -40,7 +40,7 @@ import numpy as np
 # the work). A name cupy lacks must fail here as it would on a GPU.
 _FUNCTIONS = frozenset("""
     abs add all allclose amax amin any arange argmax argmin argpartition argsort array asarray
-    ascontiguousarray broadcast_shapes broadcast_to ceil clip concatenate copy cos count_nonzero
+    ascontiguousarray broadcast_shapes broadcast_to ceil clip concatenate copy cos count_nonzero einsum
     cumsum divide empty empty_like equal exp expand_dims expm1 eye flatnonzero floor full
     full_like greater greater_equal indices isfinite isinf isnan isneginf less less_equal
     linspace log log1p logical_and logical_not logical_or matmul maximum mean minimum moveaxis
