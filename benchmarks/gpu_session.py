@@ -139,7 +139,8 @@ def main(argv=None) -> int:
                 continue
             argv, limit = commands[name]
             if name == "train":
-                argv, trained_iters = train_command(args, ckpt_dir, left, gpu_recipe_tokens_per_s(bench_dir, args.device))
+                speed = gpu_recipe_tokens_per_s(bench_dir, args.device)
+                argv, trained_iters = train_command(args, ckpt_dir, left, speed)
                 limit = left
             stages.append(run_stage(name, argv, min(limit, left), log, env))
     log_text = (args.out / "session.log").read_text()
@@ -157,7 +158,8 @@ def write_results(args, stages, log_text, bench_dir, ckpt_dir, trained_iters):
     table = (bench_dir / f"{args.device}.md").read_text() if (bench_dir / f"{args.device}.md").exists() else "(none)\n"
     config = json.loads((ckpt_dir / "config.json").read_text()) if (ckpt_dir / "config.json").exists() else {}
     (args.out / "train.json").write_text(json.dumps({"iters": trained_iters, **config}, indent=1) + "\n")
-    lines = ["# GPU session (benchmarks/gpu_session.py)", "", "| stage | status | seconds | result |", "|---|---|---|---|"]
+    lines = ["# GPU session (benchmarks/gpu_session.py)", "",
+             "| stage | status | seconds | result |", "|---|---|---|---|"]
     for s in stages:
         result = pytest_tally(log_text, s["stage"]) if s["stage"] in ("kernels", "parity") else ""
         if s["stage"] == "train" and config:

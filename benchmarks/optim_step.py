@@ -60,7 +60,8 @@ def cases(opts):
     n = sum(int(np.prod(p.shape)) for p in GPT(shakespeare_char_config(**SIZES[opts.device])).parameters())
     return [Case(f"AdamW over a GPT's {n / 1e6:.1f}M parameters, {name}", make(foreach), work=STEPS, unit="steps/s",
                  repeat=9, steps=STEPS)
-            for name, foreach in (("per-parameter loop (foreach=False)", False), ("one flat step (foreach=True)", True))]
+            for name, foreach in (("per-parameter loop (foreach=False)", False),
+                                  ("one flat step (foreach=True)", True))]
 
 
 if __name__ == "__main__":

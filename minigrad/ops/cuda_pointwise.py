@@ -192,6 +192,7 @@ def lstm_forward(x, h0, c0, w, reverse):
     xp = xp_of(x)
     T, B, G = x.shape
     H = G // 4
+    x, h0 = xp.ascontiguousarray(x), xp.ascontiguousarray(h0)  # the cell kernel reads rows of B x H
     acts = xp.empty((T, B, G), dtype=x.dtype)
     h_prev, c_prev, tanh_c = (xp.empty((T, B, H), dtype=x.dtype) for _ in range(3))
     out = xp.empty((T + 2, B, H), dtype=x.dtype)
@@ -209,6 +210,7 @@ def lstm_backward(saved, gy, W, reverse, has_bias):
     """LSTMScan's gradients (gi, h0, c0, W_hh, b_hh) from the cell kernel, step by step in reverse."""
     acts, h_prev, c_prev, tanh_c, _ = saved
     xp = xp_of(gy)
+    gy = xp.ascontiguousarray(gy)
     T, B, G = acts.shape
     H = G // 4
     dG = xp.empty_like(acts)
@@ -312,6 +314,8 @@ def gru_forward(gi, h0, w, bias_hh, reverse):
     xp = xp_of(gi)
     T, B, G = gi.shape
     H = G // 3
+    gi, h0 = xp.ascontiguousarray(gi), xp.ascontiguousarray(h0)  # the cell kernel reads rows of B x 3H
+    bias_hh = None if bias_hh is None else xp.ascontiguousarray(bias_hh, dtype=gi.dtype)
     acts = xp.empty((T, B, G), dtype=gi.dtype)
     gh_n, h_prev = xp.empty((T, B, H), dtype=gi.dtype), xp.empty((T, B, H), dtype=gi.dtype)
     gh = xp.empty((B, G), dtype=gi.dtype)
@@ -329,6 +333,7 @@ def gru_backward(saved, gy, W, reverse, has_bias):
     """GRUScan's gradients (gi, h0, W_hh, b_hh) from the cell kernel, step by step in reverse."""
     acts, gh_n, h_prev, _ = saved
     xp = xp_of(gy)
+    gy = xp.ascontiguousarray(gy)
     T, B, G = acts.shape
     H = G // 3
     dGi, dGh = xp.empty_like(acts), xp.empty_like(acts)

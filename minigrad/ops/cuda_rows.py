@@ -89,9 +89,15 @@ def layer_norm_forward(x, weight, bias, eps):
     y = xp.empty_like(x)
     mean, rstd = xp.empty(N, dtype=x.dtype), xp.empty(N, dtype=x.dtype)
     LAYER_NORM.launch("layer_norm_forward", x.dtype, N, row_threads(C),
-                      (x, weight if weight is not None else x, bias if bias is not None else x, y, mean, rstd,
-                       i64(C), scalar(x.dtype, eps), i32(weight is not None), i32(bias is not None)))
+                      (x, _as_t(weight, x), _as_t(bias, x), y, mean, rstd, i64(C), scalar(x.dtype, eps),
+                       i32(weight is not None), i32(bias is not None)))
     return y, mean, rstd
+
+
+def _as_t(a, like):
+    """An argument array as the kernel reads it: contiguous, in the element type T of `like` (an
+    absent optional array is passed as `like` itself, never read)."""
+    return like if a is None else xp_of(like).ascontiguousarray(a, dtype=like.dtype)
 
 
 _PARAM_COLUMNS = 128  # threads per block of layer_norm_param_grads (columns)
@@ -107,7 +113,7 @@ def layer_norm_backward(x, weight, gy, mean, rstd, want_params):
     x, gy = xp.ascontiguousarray(x), xp.ascontiguousarray(gy)
     gx = xp.empty_like(x)
     LAYER_NORM.launch("layer_norm_backward", x.dtype, N, row_threads(C),
-                      (x, weight if weight is not None else x, gy, mean, rstd, gx, i64(C), i32(weight is not None)))
+                      (x, _as_t(weight, x), gy, mean, rstd, gx, i64(C), i32(weight is not None)))
     if not want_params:
         return gx, None, None
     rows = -(-N // _PARAM_CHUNKS)
@@ -180,8 +186,7 @@ def cross_entropy_forward(x, target, w_row):
     x = xp.ascontiguousarray(x)
     loss, lse = xp.empty(N, dtype=x.dtype), xp.empty(N, dtype=x.dtype)
     CROSS_ENTROPY.launch("cross_entropy_forward", x.dtype, N, row_threads(C),
-                         (x, xp.ascontiguousarray(target, dtype="int64"), xp.ascontiguousarray(w_row), loss, lse,
-                          i64(C)))
+                         (x, xp.ascontiguousarray(target, dtype="int64"), _as_t(w_row, x), loss, lse, i64(C)))
     return loss, lse
 
 
@@ -192,10 +197,10 @@ def cross_entropy_backward(x, target, w_row, lse, scale):
     xp = xp_of(x)
     N, C = x.shape
     x = xp.ascontiguousarray(x)
-    scale = xp.ascontiguousarray(scale, dtype=x.dtype).reshape(-1)
+    scale = _as_t(scale, x).reshape(-1)
     gx = xp.empty_like(x)
     CROSS_ENTROPY.launch("cross_entropy_backward", x.dtype, N, row_threads(C),
-                         (x, xp.ascontiguousarray(target, dtype="int64"), xp.ascontiguousarray(w_row), lse, scale,
+                         (x, xp.ascontiguousarray(target, dtype="int64"), _as_t(w_row, x), lse, scale,
                           i64(0 if scale.size == 1 else 1), gx, i64(C)))
     return gx
 
@@ -270,8 +275,7 @@ def attention_softmax_backward(gp, p, keep, scale):
         return attention_softmax_backward_reference(gp, p, keep, scale)
     S = p.shape[-1]
     ATTENTION_SOFTMAX.launch("attention_softmax_backward", p.dtype, p.size // S, row_threads(S),
-                             (gp, p, keep if keep is not None else p, i32(keep is not None), i64(S),
-                              scalar(p.dtype, scale)))
+                             (gp, p, _as_t(keep, p), i32(keep is not None), i64(S), scalar(p.dtype, scale)))
     return gp
 
 

@@ -35,9 +35,10 @@ def adam_update(p, g, m, v, v_max, step, lr, beta1, beta2, eps, weight_decay, de
     """Update p, m, v (and v_max, with amsgrad) in place for step number `step` (1, 2, ...)."""
     step_size = lr / (1 - beta1**step)
     bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-    if v_max is None and on(p) and p.flags.c_contiguous and not running_references():
+    if (v_max is None and on(p) and p.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous
+            and not running_references()):
         ADAM.launch("adam_step", p.dtype, blocks_for(p.size), THREADS,
-                    (p, xp_of(g).ascontiguousarray(g), m, v, i64(p.size), *(scalar(p.dtype, x) for x in (
+                    (p, xp_of(g).ascontiguousarray(g, dtype=p.dtype), m, v, i64(p.size), *(scalar(p.dtype, x) for x in (
                         lr, beta1, beta2, eps, weight_decay, step_size, bias_correction2_sqrt)),
                      i32(decoupled), i32(maximize)))
         return

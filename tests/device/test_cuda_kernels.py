@@ -29,8 +29,9 @@ TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}
 def cupy(request, device):
     """The real cupy, with the fused kernels on (only under --gpu-parity on a machine with a GPU)."""
     if not request.config.getoption("--gpu-parity"):
-        pytest.skip("the CUDA kernels compile and run on a GPU only: `python -m pytest tests/device/test_cuda_kernels.py "
-                    "--gpu-parity` runs each against its reference there (here their references stand in)")
+        pytest.skip("the CUDA kernels compile and run on a GPU only: `python -m pytest "
+                    "tests/device/test_cuda_kernels.py --gpu-parity` runs each against its reference there "
+                    "(here their references stand in)")
     cp = backend.cupy_module()
     assert backend.compiles_kernels(cp.zeros(1, dtype=cp.float32)), "MINIGRAD_FUSED_KERNELS=0 is set"
     return cp
