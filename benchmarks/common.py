@@ -22,6 +22,9 @@ How the numbers are taken:
 - Peak memory (cases with memory=True): on the CPU, the rise of the resident set during one run,
   in a fresh process per library; on a GPU, the peak bytes in use by each library's allocator
   (cupy's memory pool, torch.cuda.max_memory_allocated).
+- Kernels (on a GPU): one more run of each library under torch.profiler, which sees every CUDA
+  kernel of the process (cupy's too): kernels launched per step and their GPU time, and the
+  kernels where minigrad's GPU time goes.
 """
 from __future__ import annotations
 
@@ -69,6 +72,8 @@ class Case:
     flops: float | None = None       # floating-point operations in one run (for the share of the matmul peak)
     memory: bool = False             # also measure each library's peak memory over one run
     matmul_peak: bool = False        # this row measures the matmul peak that the flops rows are compared with
+    steps: int = 1                   # what one run repeats (training steps, ops): on a GPU, kernels are counted
+    per: str = "step"                # per one of these ("step", "op")
 
 
 @dataclass
@@ -175,6 +180,20 @@ class Device:
         if self.cupy is not None:
             self.torch.cuda.synchronize()
 
+    def kernel_counts(self, minigrad_run, torch_run, steps: int, top: int = 12) -> dict:
+        """Kernels each library launches per step, and minigrad's kernels that take the most GPU time.
+
+        torch.profiler records every kernel of the process through CUPTI (cupy's as well as torch's),
+        so one profiled run of each library counts both the same way."""
+        out = {}
+        for lib, run, sync in (("minigrad", minigrad_run, self.sync_minigrad), ("torch", torch_run, self.sync_torch)):
+            kernels = profiled_kernels(self.torch, run, sync)
+            out[lib] = len(kernels) / steps
+            out[f"{lib}_gpu_ms"] = sum(us for _, us in kernels) / 1e3 / steps
+            if lib == "minigrad":
+                out["minigrad_top"] = top_kernels(kernels, top)
+        return out
+
     def peak_memory_mib(self, minigrad_run, torch_run) -> dict:
         """Peak bytes in use by each library's allocator over one run (a GPU only), in MiB."""
         cp, torch = self.cupy, self.torch
@@ -199,6 +218,30 @@ class Device:
         torch.cuda.synchronize()
         return {"minigrad": hook.peak / 2**20, "torch": torch.cuda.max_memory_allocated() / 2**20,
                 "how": "peak bytes in use: cupy's memory pool vs torch.cuda.max_memory_allocated"}
+
+
+def profiled_kernels(torch, run, sync) -> list[tuple[str, float]]:
+    """(name, GPU microseconds) of every kernel that one run launches (copies and fills left out)."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        run()
+        sync()
+    return [(e.name, e.time_range.elapsed_us()) for e in prof.events()
+            if e.device_type == DeviceType.CUDA and not e.name.startswith(("Memcpy", "Memset"))]
+
+
+def top_kernels(kernels: list[tuple[str, float]], top: int) -> list[dict]:
+    """The kernels that took the most GPU time in total: name (shortened), calls, total ms, share."""
+    totals: dict = {}
+    for name, us in kernels:
+        calls, total = totals.get(name, (0, 0.0))
+        totals[name] = (calls + 1, total + us)
+    whole = sum(us for _, us in kernels) or 1.0
+    ranked = sorted(totals.items(), key=lambda item: -item[1][1])[:top]
+    return [{"kernel": name[:80], "calls": calls, "ms": round(us / 1e3, 3), "share": round(us / whole, 3)}
+            for name, (calls, us) in ranked]
 
 
 def _cpu_model() -> str:
@@ -276,6 +319,8 @@ def measure(benchmark: str, case: Case, device: Device, repeat: int | None = Non
         result.extra["torch_gflops"] = case.flops / statistics.median(theirs) / 1e9
     if case.memory and device.cupy is not None:
         result.extra["peak_mib"] = device.peak_memory_mib(minigrad_run, torch_run)
+    if device.cupy is not None:
+        result.extra["kernels"] = {"per": case.per, **device.kernel_counts(minigrad_run, torch_run, case.steps)}
     if profile:
         print_profile(minigrad_run, case.name)
     return result

@@ -66,7 +66,7 @@ def cases(opts):
         return ours, theirs
 
     return [Case(f"LeNet-5 (ReLU, max pooling), batch {BATCH}, SGD momentum: train step", make, work=STEPS,
-                 unit="steps/s", repeat=9)]
+                 unit="steps/s", repeat=9, steps=STEPS)]
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def cases(opts):
         return build
 
     return [Case(f"greedy generation, batch {BATCH}, {PROMPT}+{NEW} tokens, {name}", make(cache), work=BATCH * NEW,
-                 unit="tokens/s", repeat=7) for name, cache in (("KV cache", True), ("no cache", False))]
+                 unit="tokens/s", repeat=7, steps=NEW, per="token") for name, cache in (("KV cache", True), ("no cache", False))]
 
 
 if __name__ == "__main__":

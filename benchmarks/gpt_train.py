@@ -7,6 +7,9 @@ at a smaller batch). Both: no biases, exact GELU, tied head, AdamW on nanoGPT's 
 recipe trains with 0.2; 0 keeps the two libraries' work identical). Both libraries start from
 the same weights and see the same random batches.
 
+On a GPU a last row trains the GPU recipe in mixed precision: float16 autocast with a gradient
+scaler in both libraries (minigrad.amp, torch.amp), float32 master weights.
+
 The first row times a large float32 matmul in each library: the matmul peak of this machine, as
 each library reaches it. The GPT rows state what share of the faster of the two peaks each library
 reaches over a whole training step, counting the step's FLOPs as nanoGPT's estimate_mfu does
@@ -25,6 +28,7 @@ import numpy as np
 from common import Case, import_torch
 
 import minigrad as mg
+from minigrad import amp
 from minigrad.backend import xp_for
 from minigrad.optim import clip_grad_norm_
 from models.gpt import GPT, shakespeare_char_config
@@ -48,7 +52,7 @@ def flops_per_token(model, config) -> float:
 
 
 # -- minigrad ---------------------------------------------------------------------------------
-def minigrad_trainer(model, batches, steps, device):
+def minigrad_trainer(model, batches, steps, device, mixed=False):
     opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
     params = list(model.parameters())
     data = [(mg.tensor(x, device=device), mg.tensor(y, device=device)) for x, y in batches]
@@ -62,7 +66,21 @@ def minigrad_trainer(model, batches, steps, device):
             clip_grad_norm_(params, 1.0)
             opt.step()
 
-    return train_steps
+    scaler = amp.GradScaler()
+
+    def mixed_steps():
+        for i in range(steps):
+            x, y = data[i % len(data)]
+            with amp.autocast("cuda"):
+                _, loss = model(x, y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            clip_grad_norm_(params, 1.0)
+            scaler.step(opt)
+            scaler.update()
+
+    return mixed_steps if mixed else train_steps
 
 
 # -- the same model in PyTorch ----------------------------------------------------------------
@@ -126,7 +144,7 @@ def torch_gpt(torch, config):
     return TorchGPT()
 
 
-def torch_trainer(config, weights, batches, steps, device):
+def torch_trainer(config, weights, batches, steps, device, mixed=False):
     torch = import_torch()
     model = torch_gpt(torch, config)
     model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()})
@@ -146,7 +164,21 @@ def torch_trainer(config, weights, batches, steps, device):
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
 
-    return train_steps
+    scaler = torch.amp.GradScaler("cuda") if mixed else None
+
+    def mixed_steps():
+        for i in range(steps):
+            x, y = data[i % len(data)]
+            with torch.autocast("cuda", dtype=torch.float16):
+                _, loss = model(x, y)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+            scaler.update()
+
+    return mixed_steps if mixed else train_steps
 
 
 # -- the rows ------------------------------------------------------------------------------------
@@ -177,7 +209,7 @@ def matmul_case(device) -> Case:
                 flops=flops, matmul_peak=True, repeat=7)
 
 
-def gpt_case(recipe, device, batch=None) -> Case:
+def gpt_case(recipe, device, batch=None, mixed=False) -> Case:
     settings, default_batch, steps = RECIPES[recipe]
     batch = batch or default_batch
     config = shakespeare_char_config(**settings)
@@ -190,19 +222,21 @@ def gpt_case(recipe, device, batch=None) -> Case:
         mg.manual_seed(0)
         model = GPT(config).to(device)
         weights = {k: v.numpy() for k, v in model.state_dict().items()}
-        return (minigrad_trainer(model, batches, steps, device),
-                torch_trainer(config, weights, batches, steps, device))
+        return (minigrad_trainer(model, batches, steps, device, mixed),
+                torch_trainer(config, weights, batches, steps, device, mixed))
 
     name = (f"GPT, nanoGPT {recipe} ({config.n_layer}x{config.n_embd}, block {config.block_size}, "
-            f"batch {batch}): train step")
+            f"batch {batch}): train step" + (", float16 autocast + GradScaler" if mixed else ""))
     return Case(name, make, work=tokens, unit="tokens/s", flops=flops, memory=True,
-                repeat=7 if recipe == "CPU recipe" else 5)
+                repeat=7 if recipe == "CPU recipe" else 5, steps=steps)
 
 
 def cases(opts):
     rows = [matmul_case(opts.device), gpt_case("CPU recipe", opts.device)]
     if opts.device == "cuda" or opts.gpu_recipe_batch:
         rows.append(gpt_case("GPU recipe", opts.device, opts.gpu_recipe_batch))
+    if opts.device == "cuda":  # on the CPU minigrad's autocast changes nothing (see minigrad/amp.py)
+        rows.append(gpt_case("GPU recipe", opts.device, opts.gpu_recipe_batch, mixed=True))
     return rows
 
 

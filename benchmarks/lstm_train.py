@@ -71,7 +71,7 @@ def cases(opts):
         return ours, trainer(torch.nn, ref, torch.optim.Adam(ref.parameters(), lr=1e-3), data)
 
     return [Case(f"char LSTM (embed {EMBED}, hidden {HIDDEN}, seq {SEQ}, batch {BATCH}), Adam: train step",
-                 make, work=STEPS * SEQ * BATCH, unit="tokens/s", repeat=7)]
+                 make, work=STEPS * SEQ * BATCH, unit="tokens/s", repeat=7, steps=STEPS)]
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def cases(opts):
         return ours, torch_trainer(batches, weights, opts.device)
 
     return [Case(f"MLP {IN}-{HIDDEN}-{OUT}, batch {BATCH}, AdamW: train step", make, work=STEPS, unit="steps/s",
-                 repeat=9)]
+                 repeat=9, steps=STEPS)]
 
 
 if __name__ == "__main__":

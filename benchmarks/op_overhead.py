@@ -87,7 +87,8 @@ def cases(opts):
             return _forward_backward(mine, ours), _forward_backward(ref, theirs)
         return build
 
-    timing = dict(work=N_OPS * CHAINS_PER_RUN, unit="us/op", repeat=15, warmup=3)
+    timing = dict(work=N_OPS * CHAINS_PER_RUN, unit="us/op", repeat=15, warmup=3, steps=N_OPS * CHAINS_PER_RUN,
+                  per="op")
     rows = [Case(f"{name}, fwd + bwd", make(name), **timing) for name in chains(None, None, None, None)]
     mlp = "mlp (matmul, +bias, relu, *c)"
     rows.append(Case(f"{mlp}, forward only", make(mlp, backward=False), **timing))

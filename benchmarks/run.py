@@ -142,6 +142,8 @@ def _run_benchmark(name, args, common, device, repeat, opts_json) -> list:
         results.append(result)
         common.release_memory(device)
         print(_row(result), flush=True)
+        if _top_kernels(result):
+            print(_top_kernels(result), flush=True)
     common.add_peak_shares(results)
     return results
 
@@ -195,9 +197,22 @@ def _notes(extra: dict) -> str:
     if "minigrad_share_of_peak" in extra:
         notes.append(f"{100 * extra['minigrad_share_of_peak']:.0f}% / {100 * extra['torch_share_of_peak']:.0f}% "
                      "of the matmul peak")
+    if "kernels" in extra:
+        k = extra["kernels"]
+        notes.append(f"kernels per {k['per']} {k['minigrad']:,.0f} / {k['torch']:,.0f}, GPU busy "
+                     f"{k['minigrad_gpu_ms']:.3g} / {k['torch_gpu_ms']:.3g} ms")
     notes += [f"{k.replace('_', ' ')}: {v}" for k, v in extra.items() if isinstance(v, (bool, str))
               and k != "matmul_peak"]
     return "; ".join(notes)
+
+
+def _top_kernels(r) -> str:
+    """Where minigrad's GPU time went in one run (on a GPU): its costliest kernels."""
+    top = r.extra.get("kernels", {}).get("minigrad_top")
+    if not top:
+        return ""
+    return "\n".join(["  minigrad's kernels by GPU time (calls, ms, share):"] + [
+        f"    {t['share']:6.1%} {t['ms']:9.3f} ms {t['calls']:6d}x  {t['kernel']}" for t in top])
 
 
 def _row(r) -> str:

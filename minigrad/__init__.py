@@ -25,6 +25,8 @@ from .random import Generator, get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, cat, stack, tensor, where
 from .threads import get_num_threads, set_num_threads
 
+from . import amp
+from .amp import autocast
 from . import functional_autograd as _functional_autograd
 
 __version__ = "0.1.0"

@@ -38,6 +38,9 @@ _grad_enabled = True
 describe_released_graphs = False
 # minigrad.viz.keep_values() sets this: called as on_record(node, output) for every node recorded
 on_record = None
+# minigrad.amp.autocast sets this: called as autocast_args(cls, args) before an op runs, it casts
+# the arguments of the ops that autocast runs in float16 or in float32
+autocast_args = None
 
 
 def is_grad_enabled() -> bool:
@@ -127,6 +130,8 @@ class Function:
     # -- forward side -------------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
+        if autocast_args is not None:
+            args = autocast_args(cls, args)
         ctx = cls()
         ctx._saved = None  # save_inputs() sets True; the tensors are kept below if recorded
         ctx._out = None  # save_output() sets True; the output array is kept below

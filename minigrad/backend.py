@@ -9,16 +9,21 @@ the device path runs in CI without a GPU.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 _cupy = None
 _cupyx = None
 _cupy_checked = False
+_real_cupy = None  # the cupy that imported (not a test's stand-in): only it compiles CUDA kernels
+# MINIGRAD_FUSED_KERNELS=0 runs the array-library path on a GPU too (to measure what the kernels buy)
+_fused_kernels = os.environ.get("MINIGRAD_FUSED_KERNELS", "1") != "0"
 
 
 def cupy_module():
     """The cupy module if it imports and sees a GPU, else None (checked once)."""
-    global _cupy, _cupyx, _cupy_checked
+    global _cupy, _cupyx, _cupy_checked, _real_cupy
     if not _cupy_checked:
         _cupy_checked = True
         try:
@@ -27,7 +32,8 @@ def cupy_module():
             import cupyx.scipy.special  # noqa: F401, PLC0415
 
             cupy.cuda.runtime.getDeviceCount()
-            _cupy, _cupyx = cupy, cupyx
+            _cupy = _real_cupy = cupy
+            _cupyx = cupyx
         except Exception:  # no cupy, no driver, no device: all mean "CPU only"
             _cupy = _cupyx = None
     return _cupy
@@ -42,6 +48,18 @@ def use_device_modules(cupy, cupyx):
     previous = (_cupy, _cupyx)
     _cupy, _cupyx = cupy, cupyx
     return previous
+
+
+def compiles_kernels(array) -> bool:
+    """True when `array` lives on a GPU through the real cupy, which compiles the fused CUDA kernels
+    of ops/cuda_kernels.py (a test's stand-in does not), unless MINIGRAD_FUSED_KERNELS=0."""
+    return _cupy is not None and _cupy is _real_cupy and _fused_kernels and isinstance(array, _cupy.ndarray)
+
+
+def raw_module(code: str):
+    """cupy.RawModule(code=code): CUDA C++ compiled with NVRTC on first use (and cached on disk by
+    cupy); `.get_function(name)` gives a kernel to launch. Only ops/cuda_kernels.py calls this."""
+    return _real_cupy.RawModule(code=code)
 
 
 def cuda_is_available() -> bool:

@@ -70,7 +70,8 @@ def cmd_train(args) -> int:
         raise UsageError(f"train {args.kind}: {e}") from None
 
     settings = zoo.TrainSettings(size=args.size, iters=args.iters, batch_size=args.batch_size, lr=args.lr,
-                                 eval_interval=args.eval_interval, sample_tokens=args.sample_tokens, seed=args.seed,
+                                 lr_decay_iters=args.lr_decay_iters, eval_interval=args.eval_interval,
+                                 eval_iters=args.eval_iters, sample_tokens=args.sample_tokens, seed=args.seed,
                                  device=args.device)
     out = Path(args.out or f"checkpoints/{args.kind}-{args.size}")
     try:
@@ -207,18 +208,24 @@ def build_parser() -> argparse.ArgumentParser:
                                     "text every so often, and samples; save it as a checkpoint folder\n"
                                     "(config.json, model.safetensors, tokenizer.json; nothing pickled).",
                         epilog=f"kinds:\n{kinds}\n\nsizes: tiny (seconds on a CPU), small (minutes; gpt small is "
-                               "nanoGPT's CPU recipe),\n       base (for a GPU: --device cuda)\n\n"
+                               "nanoGPT's CPU recipe),\n       base (for a GPU: --device cuda), gpu (gpt: nanoGPT's GPU recipe, "
+                               "config/train_shakespeare_char.py)\n\n"
                                "example:\n  minigrad train gpt --size tiny --out ckpt && minigrad sample "
                                "--checkpoint ckpt --prompt 'The '")
     tr.add_argument("kind", choices=KINDS, metavar="KIND", help="one of: " + ", ".join(KINDS) + " (see below)")
     tr.add_argument("--corpus", default="builtin", metavar="C",
                     help="'builtin' (generated English-like text; the default), 'builtin-names', a path to a text "
                          "file, or a name such as 'tinyshakespeare' / 'names' read from $MINIGRAD_DATA")
-    tr.add_argument("--size", default="small", choices=["tiny", "small", "base"], help="model and run size (default: small)")
-    tr.add_argument("--iters", type=int, metavar="N", help="training steps (default: the size's)")
+    tr.add_argument("--size", default="small", choices=["tiny", "small", "base", "gpu"],
+                    help="model and run size (default: small)")
+    tr.add_argument("--iters", "--max-iters", type=int, metavar="N", help="training steps (default: the size's)")
     tr.add_argument("--batch-size", type=int, metavar="B", help="sequences per step (default: the size's)")
     tr.add_argument("--lr", type=float, help="peak learning rate (default: the size's)")
+    tr.add_argument("--lr-decay-iters", type=int, metavar="N",
+                    help="length of the cosine decay (default: --iters); longer than --iters runs the first "
+                         "--iters steps of a longer recipe")
     tr.add_argument("--eval-interval", type=int, metavar="N", help="evaluate every N steps (default: iters / 10)")
+    tr.add_argument("--eval-iters", type=int, metavar="N", help="batches per loss estimate (default: the size's)")
     tr.add_argument("--sample-tokens", type=int, default=100, metavar="N",
                     help="length of the sample shown at each evaluation; 0 for none (default: 100)")
     tr.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")

@@ -18,7 +18,7 @@ import run  # noqa: E402
 
 from minigrad.cli import main  # noqa: E402
 
-BENCHMARKS = {"op_overhead", "mlp_train", "lstm_train", "gpt_train", "gpt_generate"}
+BENCHMARKS = {"op_overhead", "mlp_train", "lstm_train", "gpt_train", "gpt_generate", "optim_step"}
 
 
 # -- pairing and the median of paired ratios -----------------------------------------------------------
@@ -290,3 +290,42 @@ def test_cuda_branch_synchronizes_sets_tf32_alike_and_reads_both_allocators(monk
     assert result.extra["peak_mib"]["minigrad"] == pytest.approx(110)  # what was in use before, plus the run's
     assert result.extra["peak_mib"]["torch"] == pytest.approx(50)
     assert "reset" in log[8:]
+    # kernels per step: counted under torch.profiler (a CPU build of torch sees none)
+    assert result.extra["kernels"]["minigrad"] == result.extra["kernels"]["torch"] == 0
+    assert result.extra["kernels"]["per"] == "step"
+
+
+def test_kernels_are_ranked_by_gpu_time_and_reported_per_step():
+    kernels = [("gemm", 30.0), ("gelu_backward", 5.0), ("gemm", 50.0), ("layer_norm_forward", 15.0)]
+    top = common.top_kernels(kernels, top=2)
+    assert top == [{"kernel": "gemm", "calls": 2, "ms": 0.08, "share": 0.8},
+                   {"kernel": "layer_norm_forward", "calls": 1, "ms": 0.015, "share": 0.15}]
+    extra = {"kernels": {"per": "step", "minigrad": 412.0, "torch": 96.5, "minigrad_gpu_ms": 12.5,
+                         "torch_gpu_ms": 8.25, "minigrad_top": top}}
+    assert run._notes(extra) == "kernels per step 412 / 96, GPU busy 12.5 / 8.25 ms"
+    result = common.Result("b", "c", "tokens/s", 1, 1.0, 1.0, 1.0, 1.0, 1.0, extra=extra)
+    assert "80.0%" in run._top_kernels(result) and "gemm" in run._top_kernels(result)
+
+
+# -- the prepared GPU session (benchmarks/gpu_session.py) ---------------------------------------------------
+def test_the_gpu_session_sizes_the_training_run_to_the_time_left(tmp_path):
+    import gpu_session
+
+    args = gpu_session.build_parser().parse_args(["--out", str(tmp_path)])
+    argv, iters = gpu_session.train_command(args, tmp_path, seconds_left=200, tokens_per_s=20 * 64 * 256)
+    # 20 iterations a second; the two loss estimates take 2 * 2 * 100 / 60 s, and 30 s of start-up
+    assert iters == int((200 - (400 / 60 + 30)) * 20 * 0.9)
+    assert argv[argv.index("--iters") + 1] == str(iters) and argv[argv.index("--lr-decay-iters") + 1] == "5000"
+    assert {"--size", "gpu", "--device", "cuda", "tinyshakespeare"} <= set(argv)
+    _, capped = gpu_session.train_command(args, tmp_path, seconds_left=10_000, tokens_per_s=20 * 64 * 256)
+    assert capped == 5000  # never more than the recipe
+
+
+def test_the_gpu_session_reads_pytests_tally_of_each_stage():
+    import gpu_session
+
+    log = ("===== kernels: pytest ...\n....\n===== 26 passed, 2 skipped in 3.1s =====\n===== kernels: ok after 4 s\n"
+           "===== parity: pytest ...\n== 1 failed, 200 passed in 80s ==\n===== parity: exit 1 after 81 s\n")
+    assert gpu_session.pytest_tally(log, "kernels") == "26 passed, 2 skipped in 3.1s"
+    assert gpu_session.pytest_tally(log, "parity") == "1 failed, 200 passed in 80s"
+    assert gpu_session.pytest_tally(log, "bench") == "no summary"

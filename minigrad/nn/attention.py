@@ -21,6 +21,8 @@ import numpy as np
 from ..autograd import is_grad_enabled
 from ..backend import xp_of
 from ..ops._util import const
+from ..ops.cuda_kernels import on as fused_kernel_for
+from ..ops.cuda_rows import attention_softmax, attention_softmax_backward
 from ..ops.fused import Fused
 from ..tensor import Tensor
 from . import functional as F
@@ -41,8 +43,10 @@ def _sum_to(g, shape):
     return g.sum(axis=dims, keepdims=True).reshape(shape)
 
 
-def _attention_weights_composite(q, k, v, bias, keep, scale):
+def _attention_weights_composite(q, k, v, bias, keep, scale, causal=False):
     """The same computation with primitive ops: (output, weights after dropout)."""
+    if causal:
+        bias = const(causal_bias(q.shape[-2], k.shape[-2], q.dtype, q.xp, offset=0))
     s = (q @ k.transpose(-2, -1)) * scale
     if bias is not None:
         s = s + bias
@@ -60,7 +64,8 @@ class ScaledDotProductAttention(Fused):
     """out = A V,  A = P * M,  P = softmax(S),  S = Q K^T * scale + B
 
     B is an additive mask (0 where allowed, -inf where blocked), M the dropout mask already
-    scaled by 1/(1-p) (or all ones). With dO = dL/dout:
+    scaled by 1/(1-p) (or all ones); causal=True means the causal mask without making it (query i
+    sees keys j <= i), which a GPU applies inside its softmax kernel. With dO = dL/dout:
         dL/dV = A^T dO          dL/dA = dO V^T          dL/dP = dL/dA * M
         dL/dS = P * (dL/dP - rowsum(dL/dP * P))          (the softmax Jacobian)
         dL/dQ = dL/dS K * scale     dL/dK = dL/dS^T Q * scale     dL/dB = dL/dS
@@ -68,11 +73,16 @@ class ScaledDotProductAttention(Fused):
     once in forward and the backward is four matmuls on raw arrays.
     """
 
-    def forward(ctx, q, k, v, bias=None, keep=None, scale=1.0):
+    def forward(ctx, q, k, v, bias=None, keep=None, scale=1.0, causal=False):
         xp = xp_of(q)
         ctx.save_inputs()
-        ctx.kwargs = dict(scale=scale)
+        ctx.kwargs = dict(scale=scale, causal=causal)
         s = q @ xp.swapaxes(k, -1, -2)
+        if bias is None and fused_kernel_for(s):  # scale, mask and softmax in one kernel (cuda_rows.py)
+            ctx.p = attention_softmax(s, scale, causal)
+            return (ctx.p * keep if keep is not None else ctx.p) @ v
+        if causal:
+            bias = causal_bias(q.shape[-2], k.shape[-2], q.dtype, xp, offset=0)
         s *= scale
         m = None
         if bias is not None:
@@ -110,14 +120,17 @@ class ScaledDotProductAttention(Fused):
         if nq is None and nk is None and nb is None:
             return gq, gk, gv, gb, None
         gp = gout @ xp.swapaxes(v, -1, -2)
-        if keep is not None:
-            gp *= keep
-        gs = gp
-        gs -= (gp * p).sum(axis=-1, keepdims=True)
-        gs *= p
-        if nb is not None:
-            gb = _sum_to(gs, bias.shape)
-        gs *= scale
+        if nb is None and fused_kernel_for(gp):  # dropout mask, softmax Jacobian and scale in one kernel
+            gs = attention_softmax_backward(gp, p, keep, scale)
+        else:
+            if keep is not None:
+                gp *= keep
+            gs = gp
+            gs -= (gp * p).sum(axis=-1, keepdims=True)
+            gs *= p
+            if nb is not None:
+                gb = _sum_to(gs, bias.shape)
+            gs *= scale
         if nq is not None:
             gq = _sum_to(gs @ k, q.shape)
         if nk is not None:
@@ -125,8 +138,8 @@ class ScaledDotProductAttention(Fused):
         return gq, gk, gv, gb, None
 
     @staticmethod
-    def composite(q, k, v, bias=None, keep=None, scale=1.0):
-        return _attention_weights_composite(q, k, v, bias, keep, scale)[0]
+    def composite(q, k, v, bias=None, keep=None, scale=1.0, causal=False):
+        return _attention_weights_composite(q, k, v, bias, keep, scale, causal)[0]
 
 
 # -- masks -------------------------------------------------------------------------------
@@ -223,13 +236,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         except ValueError:
             raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {tuple(bias.shape)} does not "
                              f"broadcast to the scores' shape {batch + (L, S)}") from None
-    elif is_causal:
-        bias = const(causal_bias(L, S, dtype, query.xp, offset=0))
     keep = None
     if dropout_p > 0.0:
         keep = F.dropout_mask(batch + (L, S), dropout_p, dtype, query.xp, generator)
     scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
-    return ScaledDotProductAttention.apply(query, key, value, bias, keep, scale=scale)
+    return ScaledDotProductAttention.apply(query, key, value, bias, keep, scale=scale, causal=is_causal)
 
 
 # -- the key/value cache ---------------------------------------------------------------------

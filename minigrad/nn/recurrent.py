@@ -44,6 +44,8 @@ import numpy as np
 
 from .. import creation
 from ..backend import check_index_range, xp_of
+from ..ops.cuda_kernels import on as fused_kernel_for
+from ..ops.cuda_pointwise import gru_backward, gru_forward, lstm_backward, lstm_forward
 from ..ops.fused import Fused
 from ..tensor import Tensor, cat, stack, where
 from . import functional as F
@@ -261,6 +263,9 @@ class LSTMScan(_Scan):
         dt = gi.dtype
         x = gi + bias_hh if bias_hh is not None else gi
         w = xp.ascontiguousarray(weight_hh.T)  # (H, 4H): a row-major right operand is the faster matmul
+        if mask is None and fused_kernel_for(gi):  # one matmul and one cell kernel a step (cuda_pointwise.py)
+            out, ctx.saved = lstm_forward(x, h0, c0, w, reverse)
+            return out
         # scale the pre-activations so that one tanh serves all four gates:
         # sigmoid(a) = (1 + tanh(a/2)) / 2 for i, f, o, and tanh(a) for g
         scale = xp.full(4 * H, 0.5, dtype=dt)
@@ -305,6 +310,8 @@ class LSTMScan(_Scan):
         acts, h_prev, c_prev, tanh_c, m = ctx.saved
         _, _, _, weight_hh, bias_hh = ctx.inputs
         W = weight_hh.data
+        if m is None and fused_kernel_for(gy):
+            return lstm_backward(ctx.saved, gy, W, ctx.kwargs["reverse"], bias_hh is not None)
         T, B, G = acts.shape
         H = G // 4
         dG = xp_of(gy).empty_like(acts)
@@ -361,6 +368,9 @@ class GRUScan(_Scan):
         ctx.kwargs = dict(mask=mask, reverse=reverse)
         dt = gi.dtype
         w = xp.ascontiguousarray(weight_hh.T)  # (H, G*H), row-major: the faster right operand
+        if mask is None and fused_kernel_for(gi):  # one matmul and one cell kernel a step (cuda_pointwise.py)
+            out, ctx.saved = gru_forward(gi, h0, w, bias_hh, reverse)
+            return out
         acts = xp.empty((T, B, 3 * H), dtype=dt)   # r, z, n after their nonlinearities
         gh_n = xp.empty((T, B, H), dtype=dt)       # W_hn h + b_hn, what r multiplies
         h_prev = xp.empty((T, B, H), dtype=dt)
@@ -397,6 +407,8 @@ class GRUScan(_Scan):
         acts, gh_n, h_prev, m = ctx.saved
         _, _, weight_hh, bias_hh = ctx.inputs
         W = weight_hh.data
+        if m is None and fused_kernel_for(gy):
+            return gru_backward(ctx.saved, gy, W, ctx.kwargs["reverse"], bias_hh is not None)
         T, B, G = acts.shape
         H = G // 3
         xp = xp_of(gy)

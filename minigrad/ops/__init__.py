@@ -11,4 +11,7 @@ sort         the order behind sort / topk (the values are read with gather)
 conv         im2col (Unfold) and col2im (Fold): convolution and average pooling
 pool         max pooling (where the maxima are, then a gather)
 norm         batch_norm rms_norm
+cuda_kernels how the fused CUDA kernels are compiled, dispatched (on a GPU only) and tested; the
+             kernels: cuda_pointwise (gelu, LSTM and GRU cells), cuda_rows (layer norm, softmax with
+             cross-entropy, attention's causal softmax), each beside its reference
 """

@@ -11,6 +11,8 @@ import math
 from ..autograd import Function, is_grad_enabled
 from ..backend import erf, xp_of
 from ._util import const, shape_of, unbroadcast
+from .cuda_kernels import on as fused_kernel_for
+from .cuda_pointwise import gelu_backward, gelu_forward
 from .special import normal_cdf
 
 
@@ -253,6 +255,8 @@ class Gelu(Function):
         xp = xp_of(x)
         ctx.approximate = approximate
         ctx.save_inputs()
+        if approximate in ("none", "tanh") and fused_kernel_for(x):  # one kernel, nothing kept but x
+            return gelu_forward(x, approximate)
         if approximate == "tanh":
             t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
             ctx.t = t
@@ -267,6 +271,8 @@ class Gelu(Function):
         (x,) = ctx.inputs
         if not is_grad_enabled():  # first order: raw arrays and what forward kept
             xd, g = x.data, gy.data
+            if fused_kernel_for(xd):
+                return const(gelu_backward(xd, g, ctx.approximate))
             if ctx.approximate == "tanh":
                 t = ctx.t
                 du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * xd * xd)

@@ -8,9 +8,14 @@ is also the readable definition of what the kernel computes, and a test checks t
 """
 from __future__ import annotations
 
+import math
+
+from .. import autograd
 from ..autograd import Function, enable_grad, grad, is_grad_enabled
 from ..backend import check_index_range, scatter_add, xp_of
 from ._util import const, normalize_dim
+from .cuda_kernels import on as fused_kernel_for
+from .cuda_rows import cross_entropy_backward, cross_entropy_forward, layer_norm_backward, layer_norm_forward
 
 
 class Fused(Function):
@@ -128,12 +133,14 @@ class CrossEntropy(Fused):
                 )
         # move the class dim last and flatten the rest: rows of C logits
         x2 = x.reshape(1, C) if x.ndim == 1 else xp.moveaxis(x, 1, -1).reshape(-1, C)
-        m = x2.max(axis=1, keepdims=True)
-        logp = x2 - m
-        logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
         N = x2.shape[0]
         w = weight
-        if probs_target:
+        if not probs_target and not label_smoothing and fused_kernel_for(x2):  # one kernel (cuda_rows.py)
+            ctx.t_safe, valid, ctx.w_row = _class_targets(target, w, ignore_index, C, x.dtype)
+            loss_rows, ctx.lse = cross_entropy_forward(x2, ctx.t_safe, ctx.w_row)
+            logp, wq, denom, ctx.x2 = None, None, ctx.w_row.sum(), x2
+        elif probs_target:
+            logp = _log_softmax_rows(x2)
             q = target.reshape(1, C) if x.ndim == 1 else xp.moveaxis(target, 1, -1).reshape(-1, C)
             if label_smoothing:
                 q = q * (1 - label_smoothing) + label_smoothing / C
@@ -142,14 +149,9 @@ class CrossEntropy(Fused):
             denom = N
             valid = None
         else:
-            t = target.reshape(-1)
-            valid = t != ignore_index
-            t_safe = xp.where(valid, t, 0)
-            check_index_range(t_safe, C, lambda bad: (
-                f"cross_entropy: target {bad} is out of range for {C} classes (valid: 0 to {C - 1}, "
-                f"or ignore_index={ignore_index}); negative targets are not wrapped around"))
+            t_safe, valid, w_row = _class_targets(target, w, ignore_index, C, x.dtype)
+            logp = _log_softmax_rows(x2)
             rows = xp.arange(N)
-            w_row = (w[t_safe] if w is not None else xp.ones(N, dtype=x.dtype)) * valid
             loss_rows = -logp[rows, t_safe] * w_row * (1 - label_smoothing)
             if label_smoothing:
                 smooth = -(logp * w).sum(axis=1) if w is not None else -logp.sum(axis=1)
@@ -174,6 +176,9 @@ class CrossEntropy(Fused):
                 "cross_entropy: not differentiable with respect to the class weights (as in PyTorch); "
                 "pass weight.detach()"
             )
+        if ctx.logp is None:  # the fused kernel's forward: it kept each row's log-sum-exp, not log p
+            g = cross_entropy_backward(ctx.x2, ctx.t_safe, ctx.w_row, ctx.lse, _reduction_scale(ctx, gy))
+            return _rows_to_logits_shape(g, ctx.x_shape), None, None
         p = xp.exp(ctx.logp)
         C, N, w, eps = ctx.C, ctx.N, ctx.weight, ctx.label_smoothing
         if ctx.wq is not None:  # probability targets
@@ -228,6 +233,28 @@ class CrossEntropy(Fused):
         return rows.reshape(() if x.ndim == 1 else x.shape[:1] + x.shape[2:])
 
 
+def _log_softmax_rows(x2):
+    """log softmax along each row (dim 1) of x2, as arrays."""
+    xp = xp_of(x2)
+    logp = x2 - x2.max(axis=1, keepdims=True)
+    logp -= xp.log(xp.exp(logp).sum(axis=1, keepdims=True))
+    return logp
+
+
+def _class_targets(target, weight, ignore_index, C, dtype):
+    """(safe targets, valid, row weights) of class-index targets: ignored rows point at class 0 with
+    weight 0; a target outside [0, C) raises (checked on the device without a wait, on a GPU)."""
+    xp = xp_of(target)
+    t = target.reshape(-1)
+    valid = t != ignore_index
+    t_safe = xp.where(valid, t, 0)
+    check_index_range(t_safe, C, lambda bad: (
+        f"cross_entropy: target {bad} is out of range for {C} classes (valid: 0 to {C - 1}, "
+        f"or ignore_index={ignore_index}); negative targets are not wrapped around"))
+    w_row = (weight[t_safe] if weight is not None else xp.ones(t.shape[0], dtype=dtype)) * valid
+    return t_safe, valid, w_row
+
+
 def _reduction_scale(ctx, gy):
     """What each row's loss is multiplied by: the incoming gradient, over the mean's denominator."""
     if ctx.reduction == "none":
@@ -261,6 +288,12 @@ class LayerNorm(Fused):
             )
         ctx.save_inputs()
         ctx.kwargs = dict(eps=eps)
+        ctx.has_w, ctx.has_b = weight is not None, bias is not None
+        if fused_kernel_for(x):  # one kernel (cuda_rows.py), keeping each row's mean and 1/std, not xhat
+            ctx.normalized_shape, C = tuple(normalized_shape), math.prod(normalized_shape)
+            y, ctx.mean, ctx.rstd = layer_norm_forward(x.reshape(-1, C), _flat(weight), _flat(bias), eps)
+            ctx.xhat = None
+            return y.reshape(x.shape)
         dims = tuple(range(x.ndim - k, x.ndim))
         mu = x.mean(axis=dims, keepdims=True)
         xc = x - mu
@@ -268,15 +301,21 @@ class LayerNorm(Fused):
         rstd = 1.0 / xp.sqrt(var + eps)
         xhat = xc * rstd
         ctx.xhat, ctx.rstd, ctx.dims = xhat, rstd, dims
-        ctx.has_w, ctx.has_b = weight is not None, bias is not None
         y = xhat * weight if weight is not None else xhat.copy()
         if bias is not None:
             y += bias
         return y
 
     def fast_backward(ctx, gy):
+        x, _, weight, _ = ctx.inputs
+        if ctx.xhat is None:  # the fused kernel's forward
+            shape = ctx.normalized_shape
+            C = math.prod(shape)
+            gx, gw, gb = layer_norm_backward(x.data.reshape(-1, C), _flat(weight), gy.reshape(-1, C), ctx.mean,
+                                             ctx.rstd, ctx.has_w or ctx.has_b)
+            return (gx.reshape(x.shape), None, gw.reshape(shape) if ctx.has_w else None,
+                    gb.reshape(shape) if ctx.has_b else None)
         xhat, rstd, dims = ctx.xhat, ctx.rstd, ctx.dims
-        _, _, weight, _ = ctx.inputs
         batch = tuple(range(xhat.ndim - len(dims)))
         g = gy * weight.data if weight is not None else gy
         gx = rstd * (g - g.mean(axis=dims, keepdims=True) - xhat * (g * xhat).mean(axis=dims, keepdims=True))
@@ -296,6 +335,14 @@ class LayerNorm(Fused):
         if bias is not None:
             y = y + bias
         return y
+
+
+def _flat(t):
+    """A weight or bias (an array, or a Tensor's array) flattened, or None. (Never getattr(t, "data"):
+    a bare array's .data is a buffer or a device pointer, not the array.)"""
+    if t is None:
+        return None
+    return (t.data if isinstance(t, autograd.Tensor) else t).reshape(-1)
 
 
 class Embedding(Fused):

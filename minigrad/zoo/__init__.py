@@ -44,11 +44,14 @@ def presets(kind: str) -> dict:
 def train(kind: str, corpus: str | Corpus = "builtin", settings: TrainSettings | None = None, log=print,
           **overrides) -> Trained:
     """Train `kind` on `corpus` (a Corpus, or a spec for load_corpus) with `settings` (or its fields as
-    keyword arguments: size, iters, batch_size, lr, eval_interval, eval_iters, sample_tokens, seed,
-    device, progress)."""
+    keyword arguments: size, iters, batch_size, lr, lr_decay_iters, eval_interval, eval_iters, sample_tokens,
+    seed, device, progress)."""
     settings = settings or TrainSettings(**overrides)
     if settings.size not in SIZES:
         raise ValueError(f"unknown size {settings.size!r}; choose one of {', '.join(SIZES)}")
+    if settings.size not in presets(kind):
+        raise ValueError(f"size {settings.size!r} is not defined for {kind} (gpu is nanoGPT's GPU recipe, for gpt); "
+                         f"sizes for {kind}: {', '.join(presets(kind))}")
     if settings.iters is not None and settings.iters < 0:
         raise ValueError(f"--iters must be >= 0, got {settings.iters}")
     settings.device = check_device(settings.device)

@@ -17,7 +17,9 @@ from .common import char_tokenizer_json as tokenizer_json  # the module interfac
 from .common import model_weights as state_dict
 
 # Sizes. gpt small is nanoGPT's CPU recipe for shakespeare_char (4 layers, 4 heads, 128 wide, 64
-# characters of context); gpt base is its GPU recipe (6 x 6 x 384, 256 characters): use --device cuda.
+# characters of context); gpt base is its GPU model (6 x 6 x 384, 256 characters) and gpt gpu its
+# whole GPU recipe, config/train_shakespeare_char.py (evaluating every 250 steps on 200 batches): use
+# --device cuda.
 PRESETS = {
     "gpt": {
         "tiny": dict(n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=16, lr=3e-3, iters=300, eval_iters=5),
@@ -25,6 +27,8 @@ PRESETS = {
                       eval_iters=20),
         "base": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, lr=1e-3, iters=5000,
                      eval_iters=50, dropout=0.2),
+        "gpu": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, lr=1e-3, iters=5000,
+                    eval_iters=200, eval_interval=250, dropout=0.2),
     },
     "rnn": {  # shared by rnn, lstm and gru
         "tiny": dict(embed_dim=16, hidden_size=64, num_layers=1, block_size=32, batch_size=16, lr=5e-3, iters=300,
@@ -102,8 +106,9 @@ def fit(kind: str, corpus: Corpus, settings: TrainSettings, log=print) -> Traine
         optimizer = model.configure_optimizers(0.1, lr, (0.9, 0.99))
     else:
         optimizer = AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    warmup = min(100, iters // 10)
-    scheduler = WarmupCosineLR(optimizer, warmup, max(iters, warmup + 1), min_lr=lr / 10)
+    decay_iters = settings.lr_decay_iters or iters  # longer than iters: the first part of a longer run
+    warmup = min(100, decay_iters // 10)
+    scheduler = WarmupCosineLR(optimizer, warmup, max(decay_iters, warmup + 1), min_lr=lr / 10)
     prompt = default_prompt(tokenizer, corpus.text)
     trained = Trained(kind, model, tokenizer, {})
 
@@ -124,7 +129,8 @@ def fit(kind: str, corpus: Corpus, settings: TrainSettings, log=print) -> Traine
     trained.config = {
         "size": settings.size, "model": config,
         "training": dict(iters=iters, batch_size=batch_size, block_size=block, lr=lr, seed=settings.seed,
-                         device=settings.device, optimizer="AdamW", schedule=f"warmup {warmup} + cosine to lr/10"),
+                         device=settings.device, optimizer="AdamW",
+                         schedule=f"warmup {warmup} + cosine to lr/10 over {decay_iters} steps"),
         "corpus": {"spec": corpus.spec, "source": corpus.source, "chars": len(corpus.text)},
         "sample_prompt": prompt,
         "results": results_of(history, time.perf_counter() - t0),

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "minigrad-checkpoint"
-SIZES = ("tiny", "small", "base")
+SIZES = ("tiny", "small", "base", "gpu")
 # characters of the built-in text each size trains on (a real corpus is used whole)
-BUILTIN_CHARS = {"tiny": 50_000, "small": 300_000, "base": 1_000_000}
+BUILTIN_CHARS = {"tiny": 50_000, "small": 300_000, "base": 1_000_000, "gpu": 1_000_000}
 
 
 # -- the corpus --------------------------------------------------------------------------------------
@@ -70,6 +70,7 @@ class TrainSettings:
     iters: int | None = None
     batch_size: int | None = None
     lr: float | None = None
+    lr_decay_iters: int | None = None  # the cosine's length (nanoGPT's name); None: iters
     eval_interval: int | None = None
     eval_iters: int | None = None
     sample_tokens: int = 100      # characters/words of the sample shown at each evaluation; 0: none
