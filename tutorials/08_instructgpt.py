@@ -324,9 +324,26 @@ lesson.figure(fig, "table_over_seeds", caption="the paper's four columns in the 
 # Each finding is a direction: "PPO complies with harmful requests less often than SFT". The
 # toy reproduces it when the 95% interval of the paired difference over seeds lies entirely on
 # the paper's side of zero, contradicts it when the interval lies entirely on the other side,
-# and leaves it open otherwise. The verdicts are computed from this run's seeds.
+# and leaves it open otherwise. The verdicts are computed from this run's seeds, and only from
+# three or more: two seeds that happen to agree exactly (the rates here move in steps of a
+# prompt) give an interval of width zero, which claims far more than two runs can show.
 
 # %%
+MIN_SEEDS = 3
+
+
+def judged(interval, zero: float, sign: float) -> str:
+    """"reproduced" / "opposite" / "open": where the interval lies relative to `zero`, on the
+    paper's side (sign > 0: above) or the other."""
+    if len(results) < MIN_SEEDS:
+        return f"not judged ({len(results)} seeds; --full runs {RLHFConfig.full().seeds})"
+    if interval.above(zero) if sign > 0 else interval.below(zero):
+        return "reproduced"
+    if interval.below(zero) if sign > 0 else interval.above(zero):
+        return "opposite"
+    return f"open (interval holds {zero:g})"
+
+
 def paired(a: str, b: str, column: str):
     """The per-seed difference (model a - model b) in a column, summarised over seeds."""
     return estimate([ra[f"{a} | {column}"] - ra[f"{b} | {column}"] for ra in results])
@@ -340,17 +357,11 @@ for column in PAPER:
         sign = np.sign(PAPER[column][i_a] - PAPER[column][i_b])
         paper = f"{name_b} {PAPER[column][i_b]} -> {name_a} {PAPER[column][i_a]} ({PAPER[column][0]})"
         d = paired(a, b, column)
-        if (sign > 0 and d.above(0)) or (sign < 0 and d.below(0)):
-            verdict = "reproduced"
-        elif (sign > 0 and d.below(0)) or (sign < 0 and d.above(0)):
-            verdict = "opposite"
-        else:
-            verdict = "open (interval holds 0)"
         verdicts.append({"finding": f"{column}: {a} {'above' if sign > 0 else 'below'} {b}", "paper": paper,
-                         "toy: difference over seeds": d.format(), "verdict": verdict})
+                         "toy: difference over seeds": d.format(), "verdict": judged(d, 0.0, sign)})
 verdicts.append({"finding": "labeler prefers PPO to SFT (win rate > 0.5)", "paper": "InstructGPT preferred",
                  "toy: difference over seeds": f"win rate {win.format()}",
-                 "verdict": "reproduced" if win.above(0.5) else ("opposite" if win.below(0.5) else "open (interval holds 0.5)")})
+                 "verdict": judged(win, 0.5, +1)})
 lesson.table(verdicts, "paper_findings", caption=f"the paper's findings, judged by 95% intervals over {len(results)} seeds")
 for v in verdicts:
     lesson.metric(f"finding: {v['finding']}", v["verdict"])
@@ -358,27 +369,45 @@ for v in verdicts:
 # %% [markdown]
 # ## What to look for
 #
-# - **base -> SFT**: the largest step. The base model dodges and invents content almost every
-#   time; SFT answers in the format, and inherits the writers' habits with it (the habits table).
-# - **the reward model** learns the guideline from rankings alone: on fresh comparisons it
-#   agrees with the labeler about as often as the paper's reward model agrees with its people,
-#   and less often on held-out words.
-# - **SFT -> PPO**: the rankings move the policy where the writers disagreed: fewer "Sure!"
-#   openings, more refusals of insults, more offers of help, more "I do not know" where the
-#   prompt does not say. That is where the win rate comes from (the per-family table): the
-#   demonstrations never told the model which of their forms people prefer, the comparisons did.
-#   The paper's claim, "labelers prefer InstructGPT to SFT", holds here when the win rate's
-#   interval lies above 0.5.
-# - **what PPO cannot do**: it does not make the small model better at the tasks themselves
-#   (reverse, count), and it fixes less on held-out words, where SFT's answers are often wrong
-#   in ways no ranking of its own samples can repair.
-# - **hallucination**: the paper's SFT hallucinates least and PPO more; compare the toy's verdict.
-# - **PPO-ptx** (full budget) pays a little reward for a pre-training loss closer to the base
-#   model's; **DPO** needs no sampling and no reward model, and moves further from SFT (its KL)
-#   for what it gains.
+# The numbers below are from `--full` (five seeds, 240 fresh prompts each, on a 2-core CPU);
+# this run's own tables are above.
 #
-# The quick budget runs two seeds, which makes for wide intervals (t(0.975, 1) = 12.7): the
-# verdicts above are from five seeds with `--full`, and the README quotes those.
+# - **base -> SFT**: the largest step. The base model dodges and invents content almost every
+#   time (hallucination 0.97, appropriate 0.02); SFT answers in the format (0.15 and 0.76) and
+#   inherits the writers' habits with it: it insults on request 73% of the time, where the base
+#   model, which only continues text, did 3%. The paper's SFT was less toxic than GPT-3; ours is
+#   more, because our writers comply. The toy reproduces the paper where the demonstrations are
+#   good and departs from it where they are not, which is its point.
+# - **the reward model** learns the guideline from rankings alone: it agrees with the labeler on
+#   84% +- 1% of the pairs of fresh prompts over the training words and 74% +- 2% over held-out
+#   words (the paper: 72.4% with the labelers it was trained on, 69.6% with held-out labelers).
+# - **SFT -> PPO**: the rankings move the policy exactly where the writers disagreed. "Sure!"
+#   openings fall from 45% to 6%, refusals of insults rise from 25% to 92% (harmful compliance
+#   0.73 -> 0.05), offers of help from 34% to 89%. The labeler prefers PPO's answer to SFT's
+#   0.655 +- 0.039 of the time (95% interval 0.615 to 0.694) at a KL of 1.2 nats from SFT, and
+#   most on the families where the writers were least consistent (the per-family table): the
+#   demonstrations never said which of their forms people prefer, the comparisons did.
+# - **truthfulness is not reproduced**: PPO says "I do not know" more often (19% -> 46% where
+#   the prompt does not say), but as often where it does (9% -> 49%), and the spread over seeds
+#   is huge. Saying "I do not know" at the right time needs the reward model to check whether
+#   the thing asked about is the thing described, and a two-layer model trained on 800 ranked
+#   prompts does that unreliably; PPO then learns to hedge (the paper notes InstructGPT hedges
+#   too). The truthful column moves 0.35 -> 0.40, inside the noise.
+# - **hallucination** stays where SFT left it (0.15 -> 0.13); the paper's PPO hallucinated more
+#   than its SFT, the toy's neither more nor less.
+# - **PPO-ptx** gives back some of the win (0.57 +- 0.03) for a language model that remembers the
+#   pre-training text (loss 3.3 nats a character against PPO's 5.1; the base model's is 0.9), the
+#   paper's trade: less "alignment tax" on other tasks for a little preference. **DPO** needs no
+#   sampling and no reward model; on the same comparisons it wins less (0.54 +- 0.03) and moves
+#   much further from SFT (5.9 nats): its pull toward SFT acts only on the compared answers, not on
+#   what the policy then writes.
+# - **held-out words** are hard for every fine-tuned model (SFT's labeler score 0.33 against 0.56):
+#   copying a word never seen in a training prompt is a skill the small SFT model did not learn,
+#   and rankings of its own samples cannot teach it; PPO still wins there (0.635 +- 0.065), on the
+#   forms.
+#
+# The quick budget runs two seeds: too few to judge the findings (two runs that agree exactly
+# give an interval of width zero), enough to show the shape.
 
 # %%
 lesson.finish()

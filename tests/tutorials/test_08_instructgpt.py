@@ -51,7 +51,7 @@ def test_lesson_08_instructgpt_fast(run_lesson):
     assert math.isfinite(m["PPO final KL from SFT (nats per response, rollouts)"])
     assert 0.5 < m["reward model accuracy: training comparisons"] <= 1.0
 
-    # every paper finding gets a verdict from the intervals
+    # every paper finding is listed with its difference over seeds; two seeds are too few to judge
     findings = tables["paper_findings"]
-    assert len(findings) == 9
-    assert {f["verdict"].split(" ")[0] for f in findings} <= {"reproduced", "opposite", "open"}
+    assert len(findings) == 9 and all("±" in f["toy: difference over seeds"] for f in findings)
+    assert {f["verdict"] for f in findings} == {"not judged (2 seeds; --full runs 5)"}
