@@ -10,7 +10,8 @@ loss (reward.py) written in that reward is
                               - (log pi(y_l|x) - log pi_ref(y_l|x)) ] )
 
 with log pi(y|x) the sum of the response tokens' log-probabilities. The constant cancels in
-the difference. pi_ref is the SFT model, frozen; its log-probabilities are computed once.
+the difference. pi_ref is the SFT model, frozen; its log-probabilities are computed for the
+pairs of each step as it comes (a fraction of an epoch touches a fraction of the pairs).
 """
 from __future__ import annotations
 
@@ -57,16 +58,6 @@ class DPOConfig:
     grad_clip: float = 1.0
 
 
-@mg.no_grad()
-def _sequence_logprobs(model, tokenizer, prompts, responses, batch_size=256) -> np.ndarray:
-    out = []
-    for i in range(0, len(prompts), batch_size):
-        batch = encode_pairs(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size],
-                             model.config.block_size)
-        out.append(sequence_logprob(model, batch).numpy())
-    return np.concatenate(out)
-
-
 def train_dpo(policy, ref, tokenizer, comparisons: Sequence[Comparison], config: DPOConfig,
               seed: int = 0, progress: bool | None = None) -> dict:
     """Train `policy` (a GPT, in place; start it from SFT) with DPO against the frozen `ref`."""
@@ -77,8 +68,6 @@ def train_dpo(policy, ref, tokenizer, comparisons: Sequence[Comparison], config:
     chosen = [c for _, c, _ in pairs]
     rejected = [r for _, _, r in pairs]
     ref.eval()
-    ref_chosen = _sequence_logprobs(ref, tokenizer, prompts, chosen)
-    ref_rejected = _sequence_logprobs(ref, tokenizer, prompts, rejected)
     rng = np.random.default_rng([seed, 5])
     params = [p for p in policy.parameters() if p.requires_grad]
     optimizer = AdamW(params, lr=config.learning_rate, weight_decay=0.0)
@@ -93,9 +82,10 @@ def train_dpo(policy, ref, tokenizer, comparisons: Sequence[Comparison], config:
         batch = encode_pairs(tokenizer, [prompts[i] for i in rows] * 2,
                              [chosen[i] for i in rows] + [rejected[i] for i in rows], block)
         logp = sequence_logprob(policy, batch)
+        with mg.no_grad():        # the reference's log-probabilities, only for the pairs a step uses
+            ref_logp = sequence_logprob(ref, batch)
         n = len(rows)
-        loss, accuracy, r_w, r_l = dpo_loss(logp[:n], logp[n:], ref_chosen[rows], ref_rejected[rows],
-                                            config.beta)
+        loss, accuracy, r_w, r_l = dpo_loss(logp[:n], logp[n:], ref_logp[:n], ref_logp[n:], config.beta)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_grad_norm_(params, config.grad_clip)

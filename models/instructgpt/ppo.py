@@ -163,7 +163,8 @@ class PPOConfig:
     value_learning_rate: float = 3e-4
     kl_coef: float = 0.1          # beta per token (its start, if adaptive), on rewards of unit spread
     adaptive_kl: bool = True      # Ziegler et al.'s controller instead of a fixed beta
-    kl_target: float = 0.5        # nats per response, if adaptive
+    kl_target: float = 1.5        # nats per response, if adaptive: moving the writers' mixture toward the
+                                  # labeler's favourite forms costs about 0.6 nats, sharpening the rest more
     kl_horizon: int = 500         # responses
     gamma: float = 1.0
     lam: float = 0.95

@@ -19,8 +19,9 @@ def test_rlhf_stages_at_fast_size_run_on_the_device(device):
     r.run_all()
     for name, model in list(r.models.items()) + [("reward model", r.reward_model), ("value", r.value_model)]:
         assert {p.device for p in model.parameters()} == {"cuda"}, name
-    assert [row["model"] for row in r.rows] == ["base", "SFT", "PPO", "DPO"]
-    for row in r.rows + r.train_rows:
+    assert [row["model"] for row in r.rows] == list(r.models)
+    assert {"base", "SFT", "PPO", "DPO"} <= set(r.models)
+    for row in r.rows + r.heldout_rows:
         assert all(math.isfinite(v) for v in row.values() if isinstance(v, float)), row
     assert all(math.isfinite(v) for v in r.ppo_curves["reward"] + r.ppo_curves["kl"] + r.dpo_history["loss"])
     assert 0.0 <= r.reward_history["heldout_accuracy"] <= 1.0

@@ -65,7 +65,7 @@ def test_sft_loss_is_the_response_cross_entropy_only(setup):
 
 def test_response_logprobs_match_the_full_forward(setup):
     _, tok, model = setup
-    prompts, responses = ["Q: hello\nA:", "Q: upper red fox\nA:", "Q: hi\nA:"], [" a\n", " RED FOX\n", " xy"]
+    prompts, responses = ["Q: hello\nA:", "Q: repeat fox 2 times\nA:", "Q: hi\nA:"], [" a\n", " fox fox\n", " xy"]
     batch = encode_pairs(tok, prompts, responses, 64)
     lp = response_logprobs(model, batch).numpy()
     logits, _ = model(batch.idx, np.zeros_like(batch.idx))
