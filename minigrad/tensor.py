@@ -329,9 +329,9 @@ class Tensor:
             dtype = result_type(self, other)  # a number of a higher kind: bool + 1, int + 1.5
         if true_division and dtype.kind in "biu":
             dtype = DEFAULT_FLOAT
-        x = self if self.data.dtype == dtype else self.type(dtype)
+        x = self if self.data.dtype == dtype else _promoted(self, dtype)
         if isinstance(other, Tensor) and other.data.dtype != dtype:
-            other = other.type(dtype)
+            other = _promoted(other, dtype)
         elif true_division and isinstance(other, int) and dtype.kind == "f":
             other = float(other)
         return x, other
@@ -821,6 +821,15 @@ class Tensor:
         return views.assign(self, "normal_", get_rng(generator).normal(mean, std, size=self.shape).astype(self.dtype))
 
 
+def _promoted(t, dtype):
+    """t cast for type promotion. The copy stands for t inside the op, so it shares t's version
+    counter: an op that saved it sees a later in-place change of t, as PyTorch (which saves t
+    itself) does."""
+    cast = t.type(dtype)
+    cast._version = t._version
+    return cast
+
+
 def _shape_arg(shape):
     """reshape(2, 3) and reshape((2, 3)) both mean the shape (2, 3)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -866,7 +875,7 @@ def where(condition, input, other):
     a = input if isinstance(input, Tensor) else (input.item() if isinstance(input, np.generic) else input)
     b = other if isinstance(other, Tensor) else (other.item() if isinstance(other, np.generic) else other)
     dtype = result_type(a, b)
-    a, b = (t.type(dtype) if isinstance(t, Tensor) and t.dtype != dtype else t for t in (a, b))
+    a, b = (_promoted(t, dtype) if isinstance(t, Tensor) and t.dtype != dtype else t for t in (a, b))
     return E.Where.apply(cond, a, b)
 
 

@@ -199,7 +199,7 @@ def _check_no_partial_overlap(t, other, op):
     if a.size == 0 or b.size == 0 or not (_dense(a) and _dense(b)):
         return
     (lo_a, hi_a), (lo_b, hi_b) = _span(a), _span(b)
-    same = lo_a == lo_b and hi_a == hi_b and a.strides == b.strides
+    same = (lo_a, hi_a, a.shape) == (lo_b, hi_b, b.shape) and _strides(a) == _strides(b)
     if not same and lo_a < hi_b and lo_b < hi_a:
         raise RuntimeError(
             f"{op}: unsupported operation: some elements of the input tensor and the written-to tensor refer to a "
@@ -216,6 +216,11 @@ def _dense(a):
             return False
         step *= n
     return True
+
+
+def _strides(a):
+    """The strides that matter: those of dims longer than 1 (a dim of size 1 is never stepped along)."""
+    return tuple(s for s, n in zip(a.strides, a.shape) if n != 1)
 
 
 def _span(a):
