@@ -323,6 +323,8 @@ class Tensor:
         other = self._other(other)
         dtype = self.data.dtype
         if isinstance(other, Tensor):
+            if other.data.dtype.kind == "b" and not true_division:  # a mask (relu's backward, dropout):
+                return self, other  # numpy promotes a bool as PyTorch does, and it takes no gradient
             if other.data.dtype is not dtype:
                 dtype = result_type(self, other)
         elif not (dtype.kind == "f" or (dtype.kind in "iu" and not isinstance(other, float))):
@@ -874,8 +876,9 @@ def where(condition, input, other):
     cond = _as_mask(condition, "where")
     a = input if isinstance(input, Tensor) else (input.item() if isinstance(input, np.generic) else input)
     b = other if isinstance(other, Tensor) else (other.item() if isinstance(other, np.generic) else other)
-    dtype = result_type(a, b)
-    a, b = (_promoted(t, dtype) if isinstance(t, Tensor) and t.dtype != dtype else t for t in (a, b))
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype):
+        dtype = result_type(a, b)
+        a, b = (_promoted(t, dtype) if isinstance(t, Tensor) and t.dtype != dtype else t for t in (a, b))
     return E.Where.apply(cond, a, b)
 
 
@@ -883,8 +886,11 @@ def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
-    dtype = result_type(*tensors)  # as PyTorch: float32 and float64 concatenate as float64
-    return S.Cat.apply(*[t if t.dtype == dtype else t.type(dtype) for t in tensors], dim=dim)
+    dtype = tensors[0].dtype
+    if any(t.dtype != dtype for t in tensors):  # as PyTorch: float32 and float64 concatenate as float64
+        dtype = result_type(*tensors)
+        tensors = [t if t.dtype == dtype else t.type(dtype) for t in tensors]
+    return S.Cat.apply(*tensors, dim=dim)
 
 
 def stack(tensors, dim=0):

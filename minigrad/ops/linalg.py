@@ -9,7 +9,7 @@ from .shape import Permute
 def _mT(t):
     """The last two dims swapped. A gradient is a temporary nothing writes into, so this skips
     the bookkeeping of a user-facing view (Tensor.mT)."""
-    return Permute.apply(t, tuple(range(t.ndim - 2)) + (t.ndim - 1, t.ndim - 2))
+    return Permute.apply(t, (1, 0) if t.ndim == 2 else tuple(range(t.ndim - 2)) + (t.ndim - 1, t.ndim - 2))
 
 
 class MatMul(Function):
