@@ -20,6 +20,7 @@ VIEWS = {  # a view of a (4,) tensor, and the positions of the base each element
     "detach": lambda b: b.detach(),
     "view": lambda b: b.view(4, 1),
     "unsqueeze": lambda b: b.unsqueeze(0),
+    "none": lambda b: b[None],  # the fuzz found x[None] was not taken for a view
     "flatten": lambda b: b.reshape(2, 2).flatten(),
 }
 
