@@ -20,6 +20,7 @@ from .creation import (
 )
 from .gradcheck import gradcheck, gradgradcheck
 from .ops.einsum import einsum
+from .promotion import can_cast, promote_types, result_type
 from . import random as _random
 from .random import Generator, get_rng_state, manual_seed, set_rng_state
 from .tensor import Tensor, cat, stack, tensor, where
@@ -85,3 +86,20 @@ def max(x, dim=None, keepdim=False):  # noqa: A001  (torch.max shadows the built
 
 def min(x, dim=None, keepdim=False):  # noqa: A001
     return x.min(dim, keepdim) if not isinstance(dim, Tensor) else x.minimum(dim)
+
+
+# minigrad.nn, .optim, .data and .io are attributes as torch.nn is, imported on first use: a plain
+# `import minigrad` stays quick, and the engine never depends on the layers built on it
+_SUBPACKAGES = ("nn", "optim", "data", "io")
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBPACKAGES))

@@ -191,10 +191,17 @@ class Function:
     def inputs(self):
         if self._freed or self._saved is None:
             _raise_freed(self)
-        for a, v in self._saved:
-            if v is not None and a._version[0] != v:
-                _raise_modified(self, a, v)
+        for i, (a, v) in enumerate(self._saved):
+            if v is not None and a._version[0] != v and self.reads_saved_input(i):
+                _raise_modified(self, a, v, f"its input {i}")
         return tuple([a for a, _ in self._saved])
+
+    def reads_saved_input(self, i) -> bool:
+        """Whether this node's backward reads saved input i, given which inputs want a gradient
+        (`next_functions`). An input changed in place after it was saved is an error only if it is
+        read, as in PyTorch: for y = a * b with only a wanting a gradient, a may change afterwards.
+        Ops that read an input only for some gradients say so here; the default is every time."""
+        return True
 
     @property
     def output(self):
@@ -202,11 +209,7 @@ class Function:
             _raise_freed(self)
         counter, v = self._out_version
         if counter[0] != v:
-            raise RuntimeError(
-                f"{self.name()}: its output was modified by an in-place operation after it was "
-                f"saved for backward (version {counter[0]}, expected {v}). Use an out-of-place "
-                "op (x = x + y instead of x += y) or clone the tensor before changing it."
-            )
+            _raise_modified(self, Tensor._make(self._out, False, self, version=counter), v, "its output")
         if _grad_enabled:  # create_graph: y as a function of x, through this very node
             return Tensor._make(self._out, True, self, version=counter)
         return Tensor._make(self._out, False, None)
@@ -294,12 +297,15 @@ def _raise_freed(node):
     )
 
 
-def _raise_modified(node, t, v):
+def _raise_modified(node, t, v, which):
+    """PyTorch's message: which op saved what, at which version, and which version it is now."""
+    made_by = f"output 0 of {t.grad_fn.name()}" if t.grad_fn is not None else "a leaf"
     raise RuntimeError(
         f"{node.name()}: one of the variables needed for gradient computation has been modified by "
-        f"an in-place operation: a tensor of shape {tuple(t.shape)} and dtype {t.dtype} is at "
-        f"version {t._version[0]}; expected version {v} instead. Use an out-of-place op or "
-        ".clone() the tensor before modifying it."
+        f"an in-place operation: [{t.dtype} tensor of shape {tuple(t.shape)}], which is {made_by}, saved by "
+        f"{node.name()} as {which}, is at version {t._version[0]}; expected version {v} instead. "
+        "It was changed in place after it was saved, directly or through a view of the same memory: "
+        "use an out-of-place op (x = x + y instead of x += y) or .clone() it before changing it."
     )
 
 

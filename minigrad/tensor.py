@@ -17,11 +17,10 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import autograd
+from . import autograd, views
 from .backend import as_array, device_of, normalize_device, to_device, to_numpy, xp_for, xp_of
 from .backend import item as backend_item
-
-DEFAULT_FLOAT = np.dtype(np.float32)
+from .promotion import DEFAULT_FLOAT, result_type
 _Handle = autograd._Handle
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -67,7 +66,10 @@ def _check_requires_grad(arr, requires_grad):
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_version", "_hooks", "name", "__weakref__")
+    # _version, _view and _views: the in-place machinery of views.py (the version counter shared
+    # with every alias; for a view, its base and how it was cut; for a base, its views)
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_version", "_view", "_views", "_hooks", "name",
+                 "__weakref__")
     __array_priority__ = 1000  # numpy scalars defer to Tensor's operators
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False, name=None):
@@ -78,6 +80,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.grad_fn = None
         self._version = [0]
+        self._view = self._views = None
         self._hooks = None
         self.name = name
 
@@ -90,6 +93,7 @@ class Tensor:
         t.requires_grad = requires_grad
         t.grad_fn = grad_fn
         t._version = version if version is not None else [0]
+        t._view = t._views = None
         t._hooks = None
         t.name = None
         return t
@@ -118,6 +122,11 @@ class Tensor:
     @property
     def is_leaf(self):
         return self.grad_fn is None
+
+    @property
+    def _base(self):
+        """The tensor this one is a view of (None if it is none), as in PyTorch."""
+        return None if self._view is None else self._view[0]
 
     @property
     def is_cuda(self):
@@ -307,19 +316,32 @@ class Tensor:
             return other
         return Tensor(other, device=self.device)
 
-    def _operands(self, other):
-        """(self, other) ready for a binary op: Python numbers stay numbers (so they keep this
-        tensor's dtype), arrays become tensors, and an integer tensor meeting a float number
-        becomes float32, as PyTorch promotes. The common case (two tensors) returns at once."""
-        if isinstance(other, Tensor):
-            return self, other
+    def _operands(self, other, true_division=False):
+        """(self, other) for a binary op, in the dtype PyTorch computes it in (promotion.py): a tensor
+        of another dtype is cast (a Cast node, so its gradient comes back in its own dtype); a Python
+        number stays a number, which numpy never lets widen a tensor either. True division of
+        integers gives the default float."""
         other = self._other(other)
-        if isinstance(other, float) and self.data.dtype.kind in "iub":
-            return self.float(), other
-        return self, other
+        dtype = self.data.dtype
+        if isinstance(other, Tensor):
+            if other.data.dtype.kind == "b" and not true_division:  # a mask (relu's backward, dropout):
+                return self, other  # numpy promotes a bool as PyTorch does, and it takes no gradient
+            if other.data.dtype is not dtype:
+                dtype = result_type(self, other)
+        elif not (dtype.kind == "f" or (dtype.kind in "iu" and not isinstance(other, float))):
+            dtype = result_type(self, other)  # a number of a higher kind: bool + 1, int + 1.5
+        if true_division and dtype.kind in "biu":
+            dtype = DEFAULT_FLOAT
+        x = self if self.data.dtype == dtype else _promoted(self, dtype)
+        if isinstance(other, Tensor) and other.data.dtype != dtype:
+            other = _promoted(other, dtype)
+        elif true_division and isinstance(other, int) and dtype.kind == "f":
+            other = float(other)
+        return x, other
 
+    # the common case, two tensors of one dtype, goes straight to the op
     def __add__(self, other):
-        if isinstance(other, Tensor):  # the common case, without a detour
+        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
             return E.Add.apply(self, other)
         return E.Add.apply(*self._operands(other))
 
@@ -328,7 +350,7 @@ class Tensor:
         return E.Add.apply(y, x)
 
     def __sub__(self, other):
-        if isinstance(other, Tensor):  # the common case, without a detour
+        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
             return E.Sub.apply(self, other)
         return E.Sub.apply(*self._operands(other))
 
@@ -337,7 +359,7 @@ class Tensor:
         return E.Sub.apply(y, x)
 
     def __mul__(self, other):
-        if isinstance(other, Tensor):  # the common case, without a detour
+        if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
             return E.Mul.apply(self, other)
         return E.Mul.apply(*self._operands(other))
 
@@ -346,16 +368,11 @@ class Tensor:
         return E.Mul.apply(y, x)
 
     def __truediv__(self, other):
-        other = self._other(other)
-        x = self.float() if self.dtype.kind in "iub" else self
-        if isinstance(other, Tensor) and other.dtype.kind in "iub":
-            other = other.type(x.dtype)
-        return E.Div.apply(x, other)
+        return E.Div.apply(*self._operands(other, true_division=True))
 
     def __rtruediv__(self, other):
-        other = self._other(other)
-        x = self.float() if self.dtype.kind in "iub" else self
-        return E.Div.apply(other, x)
+        x, y = self._operands(other, true_division=True)
+        return E.Div.apply(y, x)
 
     def __pow__(self, other):
         return E.Pow.apply(*self._operands(other))
@@ -463,7 +480,7 @@ class Tensor:
         return E.Sqrt.apply(self)
 
     def rsqrt(self):
-        return 1.0 / E.Sqrt.apply(self)
+        return E.Rsqrt.apply(self)
 
     def abs(self):
         return E.Abs.apply(self)
@@ -505,10 +522,10 @@ class Tensor:
         return _no_grad_result(self.xp.sign(self.data))
 
     def maximum(self, other):
-        return E.Maximum.apply(self, self._other(other))
+        return E.Maximum.apply(*self._operands(other))
 
     def minimum(self, other):
-        return E.Minimum.apply(self, self._other(other))
+        return E.Minimum.apply(*self._operands(other))
 
     # -- reductions ------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
@@ -522,12 +539,16 @@ class Tensor:
         """max over everything (ties share the gradient), or (values, indices) along dim."""
         if dim is None:
             return R.Max.apply(self, None, False, True)
+        if not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"max: dim must be one int, got {dim!r}; use amax() to reduce over several dims")
         values = R.Max.apply(self, dim, keepdim, False)
         return values_indices(values, self.argmax(dim, keepdim))
 
     def min(self, dim=None, keepdim=False):
         if dim is None:
             return R.Min.apply(self, None, False, True)
+        if not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"min: dim must be one int, got {dim!r}; use amin() to reduce over several dims")
         values = R.Min.apply(self, dim, keepdim, False)
         return values_indices(values, self.argmin(dim, keepdim))
 
@@ -538,28 +559,29 @@ class Tensor:
         return R.Min.apply(self, dim, keepdim, True)
 
     def argmax(self, dim=None, keepdim=False):
-        if dim is None:
-            return Tensor._make(self.xp.asarray(self.data.argmax()), False, None)
-        return Tensor._make(self.data.argmax(axis=dim, keepdims=keepdim), False, None)
+        return self._arg("argmax", dim, keepdim)
 
     def argmin(self, dim=None, keepdim=False):
+        return self._arg("argmin", dim, keepdim)
+
+    def _arg(self, which, dim, keepdim):
         if dim is None:
-            return Tensor._make(self.xp.asarray(self.data.argmin()), False, None)
-        return Tensor._make(self.data.argmin(axis=dim, keepdims=keepdim), False, None)
+            return Tensor._make(self.xp.asarray(getattr(self.data, which)()), False, None)
+        dim = normalize_dim(dim, self.ndim, which)
+        if self.ndim == 0:  # one value, at index 0
+            return Tensor._make(self.xp.zeros((), dtype=np.int64), False, None)
+        return Tensor._make(getattr(self.data, which)(axis=dim, keepdims=keepdim), False, None)
 
     def var(self, dim=None, keepdim=False, unbiased=None, correction=None):
-        """Variance; correction=1 (Bessel's, the default as in PyTorch) divides by n - 1."""
+        """Variance; correction=1 (Bessel's, the default as in PyTorch) divides by n - 1 (NaN for one value)."""
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        dims = tuple(range(self.ndim)) if dim is None else ((dim,) if isinstance(dim, int) else tuple(dim))
-        n = 1
-        for d in dims:
-            n *= self.shape[d]
-        centered = self - self.mean(dim=dims, keepdim=True)
-        return (centered * centered).sum(dim=dims, keepdim=keepdim) / max(n - correction, 0)
+        return R.Var.apply(self, dim, keepdim, correction)
 
     def std(self, dim=None, keepdim=False, unbiased=None, correction=None):
-        return self.var(dim, keepdim, unbiased, correction).sqrt()
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        return R.Std.apply(self, dim, keepdim, correction)
 
     def logsumexp(self, dim=None, keepdim=False):
         return R.LogSumExp.apply(self, dim, keepdim)
@@ -574,67 +596,80 @@ class Tensor:
     def log_softmax(self, dim=-1):
         return F.LogSoftmax.apply(self, dim)
 
-    # -- shapes --------------------------------------------------------------------------------
+    # -- shapes: these return views (views.py), sharing memory and version counter with self --
     def reshape(self, *shape):
         shape = _shape_arg(shape)
         if shape == self.shape:
             return self
-        return S.Reshape.apply(self, shape)
+        return views.make_view(S.Reshape, self, shape)
 
-    view = reshape
+    def view(self, *shape):
+        """reshape that never copies: a layout it cannot view is an error, as in PyTorch."""
+        y = self.reshape(*shape)
+        if y is not self and y._view is None and self.data.size:
+            raise RuntimeError(
+                f"view: shape {tuple(_shape_arg(shape))} is not compatible with the size and strides of this "
+                f"tensor of shape {tuple(self.shape)} (a dim spans two contiguous subspaces, e.g. after a "
+                "transpose); use .reshape(...), which copies, instead"
+            )
+        return y
 
     def view_as(self, other):
-        return self.reshape(other.shape)
+        return self.view(other.shape)
 
     def reshape_as(self, other):
         return self.reshape(other.shape)
 
     def flatten(self, start_dim=0, end_dim=-1):
+        s = normalize_dim(start_dim, self.ndim, "flatten")
+        e = normalize_dim(end_dim, self.ndim, "flatten")
+        if s > e:
+            raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {tuple(self.shape)})")
         if self.ndim == 0:
             return self.reshape(1)
-        s = start_dim % self.ndim
-        e = end_dim % self.ndim
         n = 1
         for d in self.shape[s:e + 1]:
             n *= d
         return self.reshape(self.shape[:s] + (n,) + self.shape[e + 1:])
 
     def unflatten(self, dim, sizes):
-        dim = dim % self.ndim
+        dim = normalize_dim(dim, self.ndim, "unflatten")
         return self.reshape(self.shape[:dim] + tuple(sizes) + self.shape[dim + 1:])
 
     def permute(self, *dims):
         dims = tuple(normalize_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
-        return S.Permute.apply(self, dims)
+        return views.make_view(S.Permute, self, dims if self.ndim else ())
 
     def transpose(self, dim0, dim1):
         dims = list(range(self.ndim))
         dim0, dim1 = normalize_dim(dim0, self.ndim, "transpose"), normalize_dim(dim1, self.ndim, "transpose")
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return S.Permute.apply(self, tuple(dims))
+        if self.ndim:
+            dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return views.make_view(S.Permute, self, tuple(dims))
 
     @property
     def T(self):
-        return S.Permute.apply(self, tuple(reversed(range(self.ndim))))
+        return views.make_view(S.Permute, self, tuple(reversed(range(self.ndim))))
 
     @property
     def mT(self):
         """The last two dims swapped: the transpose of each matrix in a batch."""
-        if self.ndim == 2:  # the common case, kept short: backward of every matmul uses it
-            return S.Permute.apply(self, (1, 0))
-        return self.transpose(-2, -1)
+        if self.ndim == 1:
+            raise RuntimeError("mT: needs a matrix or a batch of matrices, got a 1-D tensor; use .T or unsqueeze first")
+        return self.transpose(-2, -1) if self.ndim else self.transpose(0, 0)  # 0-d: itself, as in PyTorch
 
     def movedim(self, source, destination):
-        source, destination = source % self.ndim, destination % self.ndim
+        source = normalize_dim(source, self.ndim, "movedim")
+        destination = normalize_dim(destination, self.ndim, "movedim")
         order = [d for d in range(self.ndim) if d != source]
         order.insert(destination, source)
-        return S.Permute.apply(self, tuple(order))
+        return views.make_view(S.Permute, self, tuple(order) if self.ndim else ())
 
     def expand(self, *shape):
         shape = _shape_arg(shape)
         if shape == self.shape:
             return self
-        return S.Expand.apply(self, shape)
+        return views.make_view(S.Expand, self, shape)
 
     def expand_as(self, other):
         return self.expand(other.shape)
@@ -643,38 +678,50 @@ class Tensor:
         if dim is None:
             shape = tuple(s for s in self.shape if s != 1)
         else:
-            dims = {d % self.ndim for d in ((dim,) if isinstance(dim, int) else dim)}
+            dims = set(normalize_dims(dim, self.ndim, "squeeze"))
             shape = tuple(s for i, s in enumerate(self.shape) if not (i in dims and s == 1))
         return self.reshape(shape)
 
     def unsqueeze(self, dim):
-        dim = dim % (self.ndim + 1)
+        dim = normalize_dim(dim, self.ndim + 1, "unsqueeze")
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
+    def _check_has_dims(self, op):
+        if self.ndim == 0:
+            raise RuntimeError(f"{op}: a 0-d tensor has no dim to {op}; reshape it to (1,) first")
+
     def split(self, split_size_or_sections, dim=0):
-        dim = dim % self.ndim
+        self._check_has_dims("split")
+        dim = normalize_dim(dim, self.ndim, "split")
         n = self.shape[dim]
         if isinstance(split_size_or_sections, int):
             sizes = [split_size_or_sections] * (n // split_size_or_sections)
             if n % split_size_or_sections:
                 sizes.append(n % split_size_or_sections)
+            sizes = sizes or [0]  # an empty dim splits into one empty piece, as in PyTorch
         else:
             sizes = list(split_size_or_sections)
             if sum(sizes) != n:
                 raise ValueError(f"split: sections {sizes} do not add up to the size {n} of dim {dim}")
         out, start = [], 0
         for s in sizes:
-            out.append(self[(slice(None),) * dim + (slice(start, start + s),)])
+            out.append(views.make_view(S.GetItem, self, (slice(None),) * dim + (slice(start, start + s),),
+                                       one_of_several=True))
             start += s
         return tuple(out)
 
     def chunk(self, chunks, dim=0):
-        n = self.shape[dim % self.ndim]
+        self._check_has_dims("chunk")
+        n = self.shape[normalize_dim(dim, self.ndim, "chunk")]
+        if n == 0:  # an empty dim gives `chunks` empty pieces, as in PyTorch
+            return self.split([0] * chunks, dim)
         return self.split(-(-n // chunks), dim)
 
     def unbind(self, dim=0):
-        dim = dim % self.ndim
-        return tuple(self[(slice(None),) * dim + (i,)] for i in range(self.shape[dim]))
+        self._check_has_dims("unbind")
+        dim = normalize_dim(dim, self.ndim, "unbind")
+        return tuple(views.make_view(S.GetItem, self, (slice(None),) * dim + (i, Ellipsis), one_of_several=True)
+                     for i in range(self.shape[dim]))
 
     def tril(self, diagonal=0):
         return S.Tril.apply(self, diagonal)
@@ -692,33 +739,33 @@ class Tensor:
         return S.Pad.apply(self, tuple(pad), value)
 
     def repeat(self, *sizes):
+        """Copies tiled along each dim: new memory, as in PyTorch (never a view)."""
         sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError(f"repeat: {len(sizes)} repeat counts for a tensor with {self.ndim} dims; give one per dim")
         x = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
         expanded = []
         for s, r in zip(x.shape, sizes):
             expanded += [r, s]
-        return x.reshape(sum(((1, s) for s in x.shape), ())).expand(tuple(expanded)).reshape(
+        out = x.reshape(sum(((1, s) for s in x.shape), ())).expand(tuple(expanded)).reshape(
             tuple(s * r for s, r in zip(x.shape, sizes))
         )
+        return out.clone() if out is self or out._view is not None else out
 
     # -- indexing -------------------------------------------------------------------------------
     def __getitem__(self, index):
-        return S.GetItem.apply(self, _index_arg(index, self.data))
+        """Ints, slices, None and ... give a view; tensors, lists and masks a copy (as in numpy)."""
+        index = _index_arg(index, self.data)
+        basic = views.basic_index(index, self.ndim)
+        if basic is not None:
+            return views.make_view(S.GetItem, self, basic)
+        return S.GetItem.apply(self, index)
 
     def __setitem__(self, index, value):
-        index = _index_arg(index, self.data)
         value = self._other(value)
         if isinstance(value, Tensor) and value.dtype != self.dtype:
             value = value.type(self.dtype)
-        needs_graph = autograd.is_grad_enabled() and (
-            self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
-        )
-        if needs_graph:
-            self._check_inplace("__setitem__")
-            self._rebase(S.SetItem.apply(self._alias(), value, index))
-        else:
-            self.data[index] = value.data if isinstance(value, Tensor) else value
-            self._version[0] += 1
+        views.setitem(self, _index_arg(index, self.data), value)
 
     def gather(self, dim, index):
         return S.Gather.apply(self, dim, _as_index(index, "gather", self.data))
@@ -833,133 +880,60 @@ class Tensor:
             raise ValueError(f"outer: expected two vectors, got shapes {tuple(self.shape)} and {tuple(vec2.shape)}")
         return self.reshape(-1, 1) * vec2.reshape(1, -1)
 
-    # -- in-place ops: they bump the version counter ----------------------------------------
-    def _check_inplace(self, op):
-        if self.requires_grad and self.grad_fn is None and autograd.is_grad_enabled():
-            raise RuntimeError(
-                f"{op}: a leaf tensor that requires grad (shape {tuple(self.shape)}) is being used in an "
-                "in-place operation. Wrap parameter updates in `with minigrad.no_grad():`, or use an "
-                "out-of-place op"
-            )
-
-    def _alias(self):
-        """This tensor's current value and place in the graph as a separate object.
-
-        An in-place op on a tensor that is part of a graph is recorded as an out-of-place op
-        on the alias, whose result this tensor then takes over (`_rebase`). The node keeps the
-        alias, so its backward still sees the old value: `a.mul_(w)` can differentiate in w."""
-        return Tensor._make(self.data, self.requires_grad, self.grad_fn, version=[self._version[0]])
-
-    def _rebase(self, result):
-        """Make this tensor object hold `result`: its value and its place in the graph."""
-        old = self.grad_fn
-        self.data = result.data
-        self.grad_fn = result.grad_fn
-        self.requires_grad = result.requires_grad
-        self._version[0] += 1
-        node = result.grad_fn
-        if node is not None:
-            node._out_ref = weakref.ref(self)
-            if node._out is not None:  # it saved its output: in-place changes to self must be caught
-                node._out_version = (self._version, self._version[0])
-            if old is not None and old._retain is not None and old._retain() is self:
-                old._retain, node._retain = None, old._retain  # retain_grad follows the tensor
-        return self
-
-    def _inplace(self, op, other, raw):
-        other = self._other(other)
-        if autograd.is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other.requires_grad)):
-            self._check_inplace(op)
-            return self._rebase(getattr(self._alias(), "__" + op.rstrip("_") + "__")(other))
-        raw(self.data, other.data if isinstance(other, Tensor) else other)
-        self._version[0] += 1
-        return self
-
+    # -- in-place ops: they write into self's memory, which its views share (views.py) ------
     def add_(self, other, alpha=1):
-        if alpha != 1:
-            other = other * alpha
-        return self._inplace("add_", other, _iadd)
+        other = self._other(other)
+        return views.arithmetic(self, "add_", other if alpha == 1 else other * alpha)
 
     def sub_(self, other, alpha=1):
-        if alpha != 1:
-            other = other * alpha
-        return self._inplace("sub_", other, _isub)
+        other = self._other(other)
+        return views.arithmetic(self, "sub_", other if alpha == 1 else other * alpha)
 
     def mul_(self, other):
-        return self._inplace("mul_", other, _imul)
+        return views.arithmetic(self, "mul_", self._other(other))
 
     def div_(self, other):
-        return self._inplace("truediv_", other, _idiv)
+        return views.arithmetic(self, "div_", self._other(other))
 
     def zero_(self):
         return self.fill_(0)
 
     def fill_(self, value):
-        self._check_inplace("fill_")
-        if isinstance(value, Tensor):
-            value = value.item()
-        if self.grad_fn is not None and autograd.is_grad_enabled():
-            # in the graph: every element becomes `value`, and no gradient flows to the old value
-            everywhere = Tensor._make(self.xp.ones(self.shape, dtype=bool), False, None)
-            return self._rebase(self._alias().masked_fill(everywhere, value))
-        self.data[...] = value
-        self._version[0] += 1
-        return self
+        return views.assign(self, "fill_", self._other(value))
 
     def copy_(self, src):
-        self._check_inplace("copy_")
-        src_data = src.data if isinstance(src, Tensor) else src
-        if tuple(getattr(src_data, "shape", ())) != tuple(self.shape):
-            src_data = xp_of(self.data).broadcast_to(src_data, self.shape)
-        self.data[...] = to_device(src_data, self.device)
-        self._version[0] += 1
-        return self
+        return views.assign(self, "copy_", src)
 
     def clamp_(self, min=None, max=None):
-        self._check_inplace("clamp_")
-        self.xp.clip(self.data, min, max, out=self.data)
-        self._version[0] += 1
-        return self
+        if min is None and max is None:
+            raise ValueError("clamp_: give at least one of min and max")
+        min, max = (b.item() if isinstance(b, (Tensor, np.generic)) else b for b in (min, max))
+        return views.clamp(self, min, max)
 
     def masked_fill_(self, mask, value):
-        self[_as_mask(mask, "masked_fill_")] = value
-        return self
+        return views.masked_fill(self, _as_mask(mask, "masked_fill_"), value.item() if isinstance(value, Tensor) else value)
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
         from .random import get_rng
 
-        self._check_inplace("uniform_")
         # drawn where the tensor lives (cupy's generator on a GPU): nothing crosses the bus
-        vals = get_rng(generator, self.xp).uniform(a, b, size=self.shape).astype(self.dtype)
-        self.data[...] = vals
-        self._version[0] += 1
-        return self
+        return views.assign(self, "uniform_", get_rng(generator, self.xp).uniform(a, b, size=self.shape).astype(self.dtype))
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         from .random import get_rng
 
-        self._check_inplace("normal_")
         # mean + std * z: what numpy's normal() computes, and cupy's Generator has no normal()
         z = get_rng(generator, self.xp).standard_normal(self.shape)
-        self.data[...] = (z * std + mean).astype(self.dtype)
-        self._version[0] += 1
-        return self
+        return views.assign(self, "normal_", (z * std + mean).astype(self.dtype))
 
 
-def _iadd(a, b):
-    a += b
-
-
-def _isub(a, b):
-    a -= b
-
-
-def _imul(a, b):
-    a *= b
-
-
-def _idiv(a, b):
-    a /= b
+def _promoted(t, dtype):
+    """t cast for type promotion. The copy stands for t inside the op, so it shares t's version
+    counter: an op that saved it sees a later in-place change of t, as PyTorch (which saves t
+    itself) does."""
+    cast = t.type(dtype)
+    cast._version = t._version
+    return cast
 
 
 def _shape_arg(shape):
@@ -1013,6 +987,9 @@ def where(condition, input, other):
     cond = _as_mask(condition, "where")
     a = input if isinstance(input, Tensor) else (input.item() if isinstance(input, np.generic) else input)
     b = other if isinstance(other, Tensor) else (other.item() if isinstance(other, np.generic) else other)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype):
+        dtype = result_type(a, b)
+        a, b = (_promoted(t, dtype) if isinstance(t, Tensor) and t.dtype != dtype else t for t in (a, b))
     return E.Where.apply(cond, a, b)
 
 
@@ -1020,6 +997,10 @@ def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
+    dtype = tensors[0].dtype
+    if any(t.dtype != dtype for t in tensors):  # as PyTorch: float32 and float64 concatenate as float64
+        dtype = result_type(*tensors)
+        tensors = [t if t.dtype == dtype else t.type(dtype) for t in tensors]
     return S.Cat.apply(*tensors, dim=dim)
 
 
@@ -1030,8 +1011,8 @@ def stack(tensors, dim=0):
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    dim = dim % (tensors[0].ndim + 1)
-    return S.Cat.apply(*[t.unsqueeze(dim) for t in tensors], dim=dim)
+    dim = normalize_dim(dim, tensors[0].ndim + 1, "stack")
+    return cat([t.unsqueeze(dim) for t in tensors], dim=dim)
 
 
 autograd.Tensor = Tensor  # the engine makes Tensors without importing this module
@@ -1041,5 +1022,5 @@ from .ops import fused as F  # noqa: E402
 from .ops import linalg as L  # noqa: E402
 from .ops import reduce as R  # noqa: E402
 from .ops import shape as S  # noqa: E402
-from .ops._util import normalize_dim  # noqa: E402
+from .ops._util import normalize_dim, normalize_dims  # noqa: E402
 from .ops import pointwise as Pointwise, prod as Prod, scan as Scan, scatter as Scatter, sort as Sorting, vector_norm as VectorNorm  # noqa: E402,E501

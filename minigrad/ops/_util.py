@@ -40,12 +40,16 @@ def normalize_dim(dim: int, ndim: int, op: str) -> int:
 
 
 def normalize_dims(dim, ndim: int, op: str):
-    """dim=None -> all dims; an int or a sequence -> a sorted tuple of non-negative dims."""
+    """dim=None -> all dims; an int or a sequence -> a sorted tuple of non-negative dims.
+
+    A 0-d tensor accepts dim 0 and -1, as in PyTorch, and has no dim to reduce: ()."""
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, int):
-        return (normalize_dim(dim, ndim, op),)
-    return tuple(sorted([normalize_dim(d, ndim, op) for d in dim]))
+        dims = (normalize_dim(dim, ndim, op),)
+    else:
+        dims = tuple(sorted([normalize_dim(d, ndim, op) for d in dim]))
+    return dims if ndim else ()
 
 
 def const(array):

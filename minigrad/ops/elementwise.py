@@ -56,14 +56,16 @@ class Mul(Function):
         gy = unbroadcast(gz * x, sy) if ny is not None else None
         return gx, gy
 
+    def reads_saved_input(ctx, i):
+        return ctx.next_functions[1 - i] is not None  # x for dz/dy, y for dz/dx
+
 
 class Div(Function):
-    """z = x / y    dz/dx = 1/y, dz/dy = -x/y**2 = -z/y"""
+    """z = x / y    dz/dx = 1/y, dz/dy = -x/y**2"""
 
     def forward(ctx, x, y):
         ctx.shapes = (shape_of(x), shape_of(y))
         ctx.save_inputs()
-        ctx.save_output()
         return x / y
 
     def backward(ctx, gz):
@@ -71,8 +73,11 @@ class Div(Function):
         sx, sy = ctx.shapes
         nx, ny = ctx.next_functions
         gx = unbroadcast(gz / y, sx) if nx is not None else None
-        gy = unbroadcast(-gz * ctx.output / y, sy) if ny is not None else None
+        gy = unbroadcast(-gz * x / (y * y), sy) if ny is not None else None
         return gx, gy
+
+    def reads_saved_input(ctx, i):
+        return i == 1 or ctx.next_functions[1] is not None  # y always, x only for dz/dy
 
 
 class Neg(Function):
@@ -102,6 +107,7 @@ class Pow(Function):
         x, y = ctx.inputs
         sx, sy = ctx.shapes
         nx, ny = ctx.next_functions
+        z = ctx.output if sy is not None else None  # PyTorch keeps z whenever the exponent is a tensor
         gx = gy = None
         if nx is not None:
             if sy is None:  # x ** c: the common case
@@ -111,8 +117,11 @@ class Pow(Function):
             gx = unbroadcast(gx, sx)
         if ny is not None:
             logx = x.log() if sx is not None else math.log(x)
-            gy = unbroadcast(gz * ctx.output * logx, sy)
+            gy = unbroadcast(gz * z * logx, sy)
         return gx, gy
+
+    def reads_saved_input(ctx, i):
+        return i == 0 or ctx.next_functions[0] is not None  # x always, y only for dz/dx
 
 
 class Exp(Function):
@@ -149,15 +158,28 @@ class Sqrt(Function):
         return gy / (2 * ctx.output)
 
 
+class Rsqrt(Function):
+    """y = 1 / sqrt(x)    dy/dx = -y**3 / 2"""
+
+    def forward(ctx, x):
+        ctx.save_output()
+        return 1 / xp_of(x).sqrt(x)
+
+    def backward(ctx, gy):
+        y = ctx.output
+        return gy * (-0.5 * y * y * y)
+
+
 class Abs(Function):
     """y = |x|    dy/dx = sign(x)   (0 at x = 0, as in PyTorch)"""
 
     def forward(ctx, x):
-        ctx.sign = xp_of(x).sign(x)
+        ctx.save_inputs()
         return abs(x)
 
     def backward(ctx, gy):
-        return gy * const(ctx.sign)
+        (x,) = ctx.inputs
+        return gy * const(xp_of(x.data).sign(x.data))
 
 
 class Sin(Function):
@@ -292,17 +314,19 @@ class Clamp(Function):
     """y = min(max(x, lo), hi)    dy/dx = 1 where lo <= x <= hi, else 0 (as in PyTorch)"""
 
     def forward(ctx, x, lo=None, hi=None):
-        xp = xp_of(x)
-        mask = xp.ones(x.shape, dtype=bool)
-        if lo is not None:
-            mask &= x >= lo
-        if hi is not None:
-            mask &= x <= hi
-        ctx.mask = mask
-        return xp.clip(x, lo, hi)
+        ctx.bounds = (lo, hi)
+        ctx.save_inputs()
+        return xp_of(x).clip(x, lo, hi)
 
     def backward(ctx, gy):
-        return gy * const(ctx.mask)
+        x = ctx.inputs[0].data
+        lo, hi = ctx.bounds
+        inside = xp_of(x).ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        return gy * const(inside)
 
 
 class Maximum(Function):
@@ -310,14 +334,13 @@ class Maximum(Function):
 
     def forward(ctx, x, y):
         ctx.shapes = (shape_of(x), shape_of(y))
-        xp = xp_of(x)
-        wx = (x > y) + 0.5 * (x == y)
-        ctx.wx = wx.astype(x.dtype if shape_of(x) is not None else y.dtype, copy=False)
-        return xp.maximum(x, y)
+        ctx.save_inputs()
+        return xp_of(x).maximum(x, y)
 
     def backward(ctx, gz):
+        x, y = (getattr(a, "data", a) for a in ctx.inputs)
         sx, sy = ctx.shapes
-        wx = const(ctx.wx)
+        wx = const(((x > y) + 0.5 * (x == y)).astype(gz.dtype, copy=False))
         return unbroadcast(gz * wx, sx), unbroadcast(gz * (1 - wx), sy)
 
 
@@ -326,14 +349,13 @@ class Minimum(Function):
 
     def forward(ctx, x, y):
         ctx.shapes = (shape_of(x), shape_of(y))
-        xp = xp_of(x)
-        wx = (x < y) + 0.5 * (x == y)
-        ctx.wx = wx.astype(x.dtype if shape_of(x) is not None else y.dtype, copy=False)
-        return xp.minimum(x, y)
+        ctx.save_inputs()
+        return xp_of(x).minimum(x, y)
 
     def backward(ctx, gz):
+        x, y = (getattr(a, "data", a) for a in ctx.inputs)
         sx, sy = ctx.shapes
-        wx = const(ctx.wx)
+        wx = const(((x < y) + 0.5 * (x == y)).astype(gz.dtype, copy=False))
         return unbroadcast(gz * wx, sx), unbroadcast(gz * (1 - wx), sy)
 
 

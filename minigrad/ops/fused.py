@@ -40,10 +40,13 @@ class Softmax(Function):
 
     def forward(ctx, x, dim=-1):
         xp = xp_of(x)
-        ctx.dim = dim = normalize_dim(dim, x.ndim, "softmax")
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
-        e /= e.sum(axis=dim, keepdims=True)
+        ctx.dim = normalize_dim(dim, x.ndim, "softmax")
         ctx.save_output()
+        if x.size == 0:  # nothing to normalise
+            return x.copy()
+        axis = ctx.dim if x.ndim else ()  # a 0-d tensor is one value: softmax 1
+        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
         return e
 
     def backward(ctx, gy):
@@ -56,10 +59,13 @@ class LogSoftmax(Function):
 
     def forward(ctx, x, dim=-1):
         xp = xp_of(x)
-        ctx.dim = dim = normalize_dim(dim, x.ndim, "log_softmax")
-        shifted = x - x.max(axis=dim, keepdims=True)
-        shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.dim = normalize_dim(dim, x.ndim, "log_softmax")
         ctx.save_output()
+        if x.size == 0:  # nothing to normalise
+            return x.copy()
+        axis = ctx.dim if x.ndim else ()  # a 0-d tensor is one value: log_softmax 0
+        shifted = x - x.max(axis=axis, keepdims=True)
+        shifted -= xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         return shifted
 
     def backward(ctx, gy):
@@ -79,6 +85,13 @@ class Linear(Function):
                 f"linear: input of shape {x.shape} has {x.shape[-1]} features but the weight of shape "
                 f"{weight.shape} expects {weight.shape[1]} (weight is (out_features, in_features))"
             )
+        if x.dtype != weight.dtype or (bias is not None and bias.dtype != weight.dtype):
+            raise RuntimeError(
+                f"linear: input of dtype {x.dtype} and weight of dtype {weight.dtype}"
+                + (f" (bias {bias.dtype})" if bias is not None else "")
+                + ": a matrix product needs the same dtype (PyTorch does not promote here). Convert the "
+                "input (x.float()) or the layer (layer.double())"
+            )
         ctx.save_inputs()
         # numpy runs a 3-D @ 2-D product as a loop of small matmuls: one 2-D matmul is faster
         y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
@@ -94,6 +107,10 @@ class Linear(Function):
         gw = gy.reshape(-1, out_f).transpose(0, 1) @ x.reshape(-1, in_f) if nw is not None else None
         gb = gy.reshape(-1, out_f).sum(dim=0) if nb is not None else None
         return gx, gw, gb
+
+    def reads_saved_input(ctx, i):
+        nx, nw, _ = ctx.next_functions
+        return (i == 0 and nw is not None) or (i == 1 and nx is not None)  # x for dL/dW, W for dL/dx
 
 
 class CrossEntropy(Fused):
@@ -285,6 +302,12 @@ class LayerNorm(Fused):
         if tuple(x.shape[x.ndim - k:]) != tuple(normalized_shape):
             raise ValueError(
                 f"layer_norm: input of shape {x.shape} does not end in normalized_shape {tuple(normalized_shape)}"
+            )
+        if any(a is not None and a.dtype != x.dtype for a in (weight, bias)):
+            raise RuntimeError(
+                f"layer_norm: input of dtype {x.dtype} with weight/bias of dtype "
+                f"{(weight if weight is not None else bias).dtype}: all must share one dtype, as in PyTorch. "
+                "Convert the input or the layer (.float() / .double())"
             )
         ctx.save_inputs()
         ctx.kwargs = dict(eps=eps)

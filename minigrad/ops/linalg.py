@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ._util import unbroadcast
+from .shape import Permute
 
 
 def _mT(t):
-    return t.transpose(-1, -2)
+    """The last two dims swapped. A gradient is a temporary nothing writes into, so this skips
+    the bookkeeping of a user-facing view (Tensor.mT)."""
+    return Permute.apply(t, (1, 0) if t.ndim == 2 else tuple(range(t.ndim - 2)) + (t.ndim - 1, t.ndim - 2))
 
 
 class MatMul(Function):
@@ -19,6 +22,11 @@ class MatMul(Function):
     def forward(ctx, x, y):
         if x.ndim == 0 or y.ndim == 0:
             raise ValueError(f"matmul: both operands need at least 1 dim, got shapes {x.shape} and {y.shape}; use * for scalars")
+        if x.dtype != y.dtype:
+            raise RuntimeError(
+                f"matmul: operands of dtype {x.dtype} and {y.dtype}: a matrix product needs the same dtype "
+                "for both (PyTorch does not promote here). Convert one, e.g. b.to(a.dtype) or .double()"
+            )
         kx = x.shape[-1]
         ky = y.shape[-2] if y.ndim > 1 else y.shape[0]
         if kx != ky:
@@ -33,7 +41,7 @@ class MatMul(Function):
         x, y = ctx.inputs
         nx, ny = ctx.next_functions
         if x.ndim == 2 and y.ndim == 2:  # the common case: two matrices, nothing to sum or squeeze
-            return (gz @ y.mT if nx is not None else None), (x.mT @ gz if ny is not None else None)
+            return (gz @ _mT(y) if nx is not None else None), (_mT(x) @ gz if ny is not None else None)
         xs, ys = x.shape, y.shape
         if x.ndim == 1 and y.ndim == 1:  # dot product: z is a scalar
             return (gz * y if nx is not None else None), (gz * x if ny is not None else None)
@@ -61,3 +69,6 @@ class MatMul(Function):
                 gy = unbroadcast(_mT(x2) @ g2, y2.shape)
             gy = gy.reshape(ys)
         return gx, gy
+
+    def reads_saved_input(ctx, i):
+        return ctx.next_functions[1 - i] is not None  # Y for dL/dX, X for dL/dY

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import check_index_range, scatter_add, xp_of
-from ._util import coords_along, normalize_dim, unbroadcast
+from ._util import const, coords_along, normalize_dim, unbroadcast
+from .elementwise import Where
 
 
 class Reshape(Function):
@@ -53,12 +54,17 @@ class Expand(Function):
         lead = len(shape) - x.ndim
         shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
         try:
-            return xp_of(x).broadcast_to(x, shape)
+            y = xp_of(x).broadcast_to(x, shape)
         except ValueError:
             raise ValueError(
                 f"expand: cannot expand a tensor of shape {x.shape} to {shape}; only dims of size 1 "
                 "(or new leading dims) can grow"
             ) from None
+        # numpy marks a broadcast read-only; a PyTorch view stays writable (y[1].add_(1) writes x),
+        # and minigrad/views.py refuses the in-place ops that would write one element twice
+        if getattr(y.flags, "writeable", True) is False and x.flags.writeable:
+            y.flags.writeable = True
+        return y
 
     def backward(ctx, gy):
         return unbroadcast(gy, ctx.in_shape)
@@ -69,6 +75,12 @@ class Cat(Function):
 
     def forward(ctx, *xs, dim=0):
         first = xs[0]
+        for i, x in enumerate(xs):
+            if x.ndim == 0:
+                raise RuntimeError(
+                    f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use stack, "
+                    "or reshape it to (1,) first"
+                )
         dim = normalize_dim(dim, first.ndim, "cat")
         for x in xs[1:]:
             if x.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, first.shape)) if i != dim):
@@ -110,12 +122,19 @@ class Pad(Function):
         return gy[ctx.index]
 
 
+def _check_matrix(x, op):
+    if x.ndim < 2:
+        raise RuntimeError(f"{op}: input tensor must have at least 2 dims (a matrix or a batch of them), got shape {x.shape}")
+
+
 class Tril(Function):
     """y = lower triangle of x (last two dims), zeros above diagonal k    dy/dx: the same mask"""
 
     def forward(ctx, x, k=0):
+        _check_matrix(x, "tril")
         ctx.k = k
-        return xp_of(x).tril(x, k)
+        # contiguous as PyTorch's result is, so that a later reshape of it is a view in both
+        return xp_of(x).ascontiguousarray(xp_of(x).tril(x, k))
 
     def backward(ctx, gy):
         return gy.tril(ctx.k)
@@ -125,8 +144,9 @@ class Triu(Function):
     """y = upper triangle of x (last two dims), zeros below diagonal k    dy/dx: the same mask"""
 
     def forward(ctx, x, k=0):
+        _check_matrix(x, "triu")
         ctx.k = k
-        return xp_of(x).triu(x, k)
+        return xp_of(x).ascontiguousarray(xp_of(x).triu(x, k))
 
     def backward(ctx, gy):
         return gy.triu(ctx.k)
@@ -188,6 +208,51 @@ class SetItem(Function):
         return gx, gv, None
 
 
+class CopySlices(Function):
+    """y = base with base[view] = value: what an in-place op through a view does to the view's base.
+
+    `view` is the chain of view ops that cuts the view out of the base, e.g.
+    ((Reshape, ((2, 3),)), (GetItem, ((0, Ellipsis),))). The forward writes value into the base's
+    own memory (the view's elements of it), which every view of the base shares; see views.py.
+    dy/dbase = 1 outside the view's elements, 0 inside;  dy/dvalue = the gradient seen through the view
+    """
+
+    def forward(ctx, base, value, view):
+        ctx.view = view
+        replay(const(base), view).data[...] = value
+        return base
+
+    def backward(ctx, gy):
+        nb, nv, _ = ctx.next_functions
+        gb = gv = None
+        if nb is not None:
+            inside = const(xp_of(gy.data).zeros(gy.shape, dtype=bool))
+            region = replay(inside, ctx.view).data
+            if overlaps(region):  # as PyTorch: no gradient through a write to elements sharing memory
+                raise RuntimeError(
+                    "CopySlices: unsupported operation: more than one element of the written-to tensor refers "
+                    "to a single memory location (an in-place op on an expand()ed view). Please clone() the "
+                    "tensor before performing the operation."
+                )
+            region[...] = True
+            gb = Where.apply(inside, 0.0, gy)
+        if nv is not None:
+            gv = replay(gy, ctx.view)
+        return gb, gv, None
+
+
+def overlaps(array):
+    """Whether some elements of the array share memory (an expand()ed view: stride 0, size > 1)."""
+    return array.size > 1 and any(s == 0 and n > 1 for s, n in zip(array.strides, array.shape))
+
+
+def replay(t, view):
+    """The tensor that the chain of view ops `view` (see CopySlices) cuts out of t."""
+    for op, args in view:
+        t = op.apply(t, *args)
+    return t
+
+
 def _check_index_range(op, index, size, what):
     check_index_range(index, size, lambda bad: (
         f"{op}: index {bad} is out of range for {what} of size {size} (valid: 0 to {size - 1}); "
@@ -206,12 +271,14 @@ class Gather(Function):
         if any(index.shape[d] > x.shape[d] for d in range(x.ndim) if d != dim):
             raise ValueError(f"gather: index of shape {index.shape} is larger than the input {x.shape} outside dim {dim}")
         _check_index_range("gather", index, x.shape[dim], f"dim {dim} of the input")
-        ctx.dim, ctx.in_shape, ctx.index = dim, x.shape, index
+        ctx.dim, ctx.index = dim, index
+        ctx.save_inputs()  # for its shape; PyTorch saves x too, so a later in-place change is refused as there
         sub = x[tuple(slice(0, n) if d != dim else slice(None) for d, n in enumerate(index.shape))]
         return xp.take_along_axis(sub, index, axis=dim)
 
     def backward(ctx, gy):
-        return ScatterAdd.apply(gy, ctx.dim, ctx.index, ctx.in_shape), None, None
+        x = ctx.inputs[0]
+        return ScatterAdd.apply(gy, ctx.dim, ctx.index, x.shape), None, None
 
 
 class ScatterAdd(Function):

@@ -43,7 +43,7 @@ _FUNCTIONS = frozenset("""
     ascontiguousarray broadcast_shapes broadcast_to ceil clip concatenate copy copyto cos count_nonzero
     cumprod cumsum divide einsum empty empty_like equal exp expand_dims expm1 eye flatnonzero floor full
     full_like greater greater_equal indices isfinite isinf isnan isneginf less less_equal
-    linspace log log1p logical_and logical_not logical_or matmul maximum mean minimum moveaxis
+    linspace log log1p may_share_memory logical_and logical_not logical_or matmul maximum mean minimum moveaxis
     multiply negative nonzero not_equal ones ones_like pad partition power put_along_axis repeat
     reshape round searchsorted sign sin sort sqrt square squeeze stack subtract sum swapaxes
     take take_along_axis tanh tile transpose tril triu where zeros zeros_like

@@ -37,6 +37,14 @@ def with_zeros(*shape, at, seed=0):
     return a
 
 
+def write_through_views(x, y):
+    """In-place ops through views of an intermediate: recorded as CopySlices on its base."""
+    z = x * 1.0
+    z[1:, :2].mul_(y)
+    z.reshape(-1)[::3].add_(y.reshape(-1)[:2].sum())
+    return z
+
+
 # name -> (fn(*tensors), input arrays, Function classes it runs)
 CASES = {
     "add": (lambda x, y: x + y, [f64(3, 1, 4), f64(2, 4, seed=1)], {"Add"}),
@@ -66,6 +74,9 @@ CASES = {
                        {"Reshape", "Expand"}),
     "cat_pad": (lambda x, y: mg.cat([x, y], dim=1).pad((1, 2, 0, 1), value=0.5), [f64(2, 3), f64(2, 2, seed=1)],
                 {"Cat", "Pad"}),
+    "rsqrt_var_std": (lambda x: x.rsqrt() + x.var(dim=1, keepdim=True) + x.std(dim=0).sum() + x.std(),
+                      [f64(3, 4, lo=0.5, hi=2)], {"Rsqrt", "Var", "Std"}),
+    "copyslices": (write_through_views, [f64(3, 4), f64(2, 2, seed=1)], {"CopySlices"}),
     "tril_triu": (lambda x: x.tril() + x.triu(1) * 2.0, [f64(2, 4, 4)], {"Tril", "Triu"}),
     "getitem": (lambda x, i: x[1:, ::2].sum() + x[i].sum(dim=0) + x[x > 0].sum(), [f64(3, 4), ids(3, 5)],
                 {"GetItem", "IndexAccumulate"}),

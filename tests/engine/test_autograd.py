@@ -207,7 +207,7 @@ def test_inplace_on_a_leaf_that_requires_grad_is_an_error():
     for op in (lambda: w.add_(1.0), lambda: w.mul_(2.0), lambda: w.zero_(), lambda: w.fill_(1.0)):
         with pytest.raises(RuntimeError, match=r"a leaf tensor that requires grad .* in-place operation.*no_grad"):
             op()
-    with pytest.raises(RuntimeError, match="__setitem__: a leaf tensor that requires grad"):
+    with pytest.raises(RuntimeError, match="__setitem__: a view of a leaf tensor that requires grad"):
         w[0] = 3.0
 
 

@@ -373,7 +373,7 @@ def test_position_embeddings_offsets_and_errors():
 def test_pre_and_post_norm_differ_where_the_paper_says():
     # post-norm outputs are normalised (mean 0, variance 1 per position); pre-norm outputs are not
     rng = np.random.default_rng(17)
-    x = mg.tensor(rng.standard_normal((2, 5, 8)) * 3 + 2)
+    x = mg.tensor(rng.standard_normal((2, 5, 8)) * 3 + 2, dtype=mg.float32)  # the layer's dtype: PyTorch refuses a mix
     for norm_first, normalised in ((False, True), (True, False)):
         layer = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.0, batch_first=True,
                                            norm_first=norm_first)
