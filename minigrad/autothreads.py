@@ -136,7 +136,7 @@ def _measure_steps(repeats: int = 9) -> None:
 
     import minigrad as mg
     from minigrad import nn, optim
-    from models.gpt import GPT, shakespeare_char_config
+    from minigrad_models.gpt import GPT, shakespeare_char_config
 
     rng = np.random.default_rng(0)
     mg.manual_seed(0)

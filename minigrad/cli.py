@@ -138,7 +138,7 @@ def cmd_graph(args) -> int:
 # -- rlhf ---------------------------------------------------------------------------------------------
 def cmd_rlhf(args) -> int:
     try:
-        from models.instructgpt import pipeline
+        from minigrad_models.instructgpt import pipeline
     except ImportError as e:
         raise UsageError(f"rlhf: the InstructGPT pipeline (models/instructgpt/pipeline.py) is not available "
                          f"here ({e})") from None

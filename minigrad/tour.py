@@ -42,7 +42,7 @@ _FUTURE_FLAGS = reduce(lambda a, b: a | b,
 
 # -- finding and reading lessons -------------------------------------------------------------------
 def lessons_dir() -> Path:
-    import tutorials
+    import minigrad_tutorials as tutorials
 
     return Path(tutorials.__file__).parent
 

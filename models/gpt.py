@@ -455,7 +455,7 @@ def sample_text(model, tokenizer, prompt="\n", max_new_tokens=500, temperature=0
 
 
 def main(argv=None):
-    """python -m models.gpt --data tinyshakespeare.txt [--max_iters N --n_layer ... --out ckpt.safetensors]"""
+    """python -m minigrad_models.gpt --data tinyshakespeare.txt [--max_iters N --n_layer ... --out ckpt.safetensors]"""
     import argparse
 
     parser = argparse.ArgumentParser(description="Train a character-level GPT (nanoGPT's CPU recipe by default)")

@@ -21,7 +21,7 @@ lectures:
   character of it is predicted once with all the context the model can hold.
   `stream_batches`, `stream_loss`.
 
-Run `python -m models.rnn_lm --corpus names --cell lstm --steps 3000` to train one
+Run `python -m minigrad_models.rnn_lm --corpus names --cell lstm --steps 3000` to train one
 (`--data DIR` or $MINIGRAD_DATA for names.txt / tinyshakespeare.txt; without them the built-in
 corpora are used). Lesson 4 runs all three with the settings below under `--full` (its
 default, quick budget trains 128-wide cells for a share of wall-clock time instead of 3000 / 1200
@@ -32,7 +32,7 @@ to lr/10, gradient clipping at 1; one process with one BLAS thread on a shared 2
 times are wall-clock under a load of 3-10, CPU time where it was recorded):
 
     names.txt, makemore dev split, 3000 updates of 64 names, lr 5e-3, dropout 0.25 before the head
-        RNN   1.997  (91K parameters, 155 s)     n-grams on the same split (models.ngram):
+        RNN   1.997  (91K parameters, 155 s)     n-grams on the same split (minigrad_models.ngram):
         GRU   1.934  (256K, 354 s)                 Kneser-Ney bigram 2.453, 5-gram 1.991
         LSTM  1.925  (338K, 470 s)               published: count bigram 2.454, MLP 2.17,
                                                    hierarchical MLP 1.993; makemore's transformer
@@ -41,7 +41,7 @@ times are wall-clock under a load of 3-10, CPU time where it was recorded):
         1200 updates (2.5M characters, ~2.4 epochs):  RNN 1.693 (168 s), LSTM 1.628 (455 s),
                                                       GRU 1.584 (435 s)
         3000 updates (6.1M characters, dropout 0.1):  LSTM 1.522 (301 s CPU), GRU 1.515 (207 s CPU)
-        Kneser-Ney 5-gram 1.561, 6-gram 1.523 (models.ngram, same split)
+        Kneser-Ney 5-gram 1.561, 6-gram 1.523 (minigrad_models.ngram, same split)
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ from minigrad.backend import to_numpy
 from minigrad.nn import functional as F
 from minigrad.random import get_rng
 from minigrad.tensor import Tensor
-from models.gpt import sample_next
+from minigrad_models.gpt import sample_next
 from minigrad.train import Budget
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}

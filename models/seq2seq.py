@@ -26,7 +26,7 @@ translations by total log-probability, finished ones set aside, the winner chose
 log-probability / length**alpha). Both run a whole batch of sentences at once.
 
 `evaluate` gives exact-match and token accuracy by source-length bucket; `python -m
-models.seq2seq` trains the three models on the synthetic task (minigrad.data.translation) and
+minigrad_models.seq2seq` trains the three models on the synthetic task (minigrad.data.translation) and
 prints the table.
 
 Measured on the synthetic task (TranslationTask(seed=0, lexicon_fraction=0.25): 119 source and

@@ -15,7 +15,7 @@ encoder runs once, and each step feeds the decoder only the newest token.
     task = TranslationTask(seed=0)
     data = task.splits(20000, 500, 1000)
     model, history = train_transformer(task, data["train"], Seq2SeqConfig(), TrainConfig())
-    rows = evaluate_by_length(model, task, data["test"])    # models.seq2seq.evaluate's rows
+    rows = evaluate_by_length(model, task, data["test"])    # minigrad_models.seq2seq.evaluate's rows
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from minigrad.nn import functional as F
 from minigrad.ops._util import const
 from minigrad.optim import Adam, clip_grad_norm_
 from minigrad.optim.lr_scheduler import LambdaLR
-from models.seq2seq import BeamSearch
+from minigrad_models.seq2seq import BeamSearch
 from minigrad.train import Budget
 
 
@@ -136,7 +136,7 @@ class TransformerSeq2Seq(nn.Module):
             self.train(was_training)
 
     def greedy(self, src, src_lengths=None, max_len=None):
-        """Lists of target ids without <eos>: models.seq2seq's decoding interface, so that its
+        """Lists of target ids without <eos>: minigrad_models.seq2seq's decoding interface, so that its
         `evaluate` scores this model the way it scores the recurrent ones."""
         ids = self.greedy_decode(src, max_len)
         out = []
@@ -147,8 +147,8 @@ class TransformerSeq2Seq(nn.Module):
 
     @mg.no_grad()
     def beam_search(self, src, src_lengths=None, beam_size=5, max_len=None, alpha=0.6, use_cache=True):
-        """The best of `beam_size` hypotheses per row by log P / length**alpha, as models.seq2seq's
-        beam search scores them (lists of ids without <eos>; see models.seq2seq.BeamSearch). The
+        """The best of `beam_size` hypotheses per row by log P / length**alpha, as minigrad_models.seq2seq's
+        beam search scores them (lists of ids without <eos>; see minigrad_models.seq2seq.BeamSearch). The
         decoder's KV cache follows the surviving hypotheses (KVCache.reorder); use_cache=False
         re-reads each prefix instead."""
         src = self._ids(src)
@@ -268,7 +268,7 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
 # -- evaluation ----------------------------------------------------------------------------------------
 def dataset_loss(model, task, pairs, batch_size=200):
     """Mean nats per target token with teacher forcing (no label smoothing), as
-    models.seq2seq.dataset_loss scores the recurrent models."""
+    minigrad_models.seq2seq.dataset_loss scores the recurrent models."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -284,14 +284,14 @@ def dataset_loss(model, task, pairs, batch_size=200):
 
 def evaluate_by_length(model, task, pairs, batch_size=200):
     """Exact-match and token accuracy by source-length bucket, exactly as lesson 5 scores the
-    recurrent models: models.seq2seq.evaluate (the task's length buckets, greedy decoding)."""
-    from models.seq2seq import evaluate
+    recurrent models: minigrad_models.seq2seq.evaluate (the task's length buckets, greedy decoding)."""
+    from minigrad_models.seq2seq import evaluate
 
     return evaluate(model, task, pairs, batch_size=batch_size, decoder="greedy")
 
 
 def main(argv=None):
-    """python -m models.transformer: train on lesson 5's task and data, print the by-length table
+    """python -m minigrad_models.transformer: train on lesson 5's task and data, print the by-length table
     at the update counts in --eval_at (lesson 5 trains its recurrent models for 400)."""
     import argparse
     import json

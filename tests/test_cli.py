@@ -25,7 +25,7 @@ FAST = ["--size", "tiny", "--iters", "4", "--eval-interval", "2", "--sample-toke
 
 def _need_model(kind):
     """BERT and BART are optional modules of the zoo that may not be in this checkout yet."""
-    module = {"bert": "models.bert", "bart": "models.bart"}.get(kind)
+    module = {"bert": "minigrad_models.bert", "bart": "minigrad_models.bart"}.get(kind)
     if module and importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not in this checkout, so `minigrad train {kind}` cannot run")
 
@@ -325,9 +325,9 @@ def test_graph_needs_exactly_one_subject(tmp_path, capsys):
 # -- rlhf and bench -------------------------------------------------------------------------------------
 def test_rlhf_passes_its_options_to_the_pipeline(tmp_path, capsys, monkeypatch):
     """The command's wiring, with a stand-in for the pipeline (the real one takes minutes)."""
-    if importlib.util.find_spec("models.instructgpt.pipeline") is None:
+    if importlib.util.find_spec("minigrad_models.instructgpt.pipeline") is None:
         pytest.skip("models/instructgpt/pipeline.py (pipeline.run) is not in this checkout yet")
-    from models.instructgpt import pipeline
+    from minigrad_models.instructgpt import pipeline
 
     calls = []
 
@@ -351,7 +351,7 @@ def test_rlhf_fast_for_real(tmp_path):
 
     if not os.environ.get("MINIGRAD_SLOW_TESTS"):
         pytest.skip("slow (minutes): set MINIGRAD_SLOW_TESTS=1 to run the real InstructGPT pipeline")
-    if importlib.util.find_spec("models.instructgpt.pipeline") is None:
+    if importlib.util.find_spec("minigrad_models.instructgpt.pipeline") is None:
         pytest.skip("models/instructgpt/pipeline.py (pipeline.run) is not in this checkout yet")
     assert main(["rlhf", "--fast", "--no-progress", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "rlhf_table.md").is_file()

@@ -42,8 +42,8 @@ from minigrad import nn
 from minigrad.data import CharTokenizer, builtin_names, builtin_text, train_val_split
 from minigrad.data.splits import makemore_split
 from minigrad.report import Lesson
-from models import rnn_lm
-from models.ngram import NGramLM
+from minigrad_models import rnn_lm
+from minigrad_models.ngram import NGramLM
 
 lesson = Lesson("04_rnn_lstm_gru", "RNN, LSTM, GRU: character language models and gradients across time",
                 point="Gates let the gradient cross many steps: the gated cells (LSTM, GRU) beat the plain RNN as "

@@ -44,7 +44,7 @@ import numpy as np
 import minigrad as mg
 from minigrad.data.translation import TranslationTask, length_buckets
 from minigrad.report import Lesson
-from models import seq2seq, transformer
+from minigrad_models import seq2seq, transformer
 
 lesson = Lesson("05_seq2seq_attention", "seq2seq: source reversal and Bahdanau attention",
                 point="Attention holds up on long sentences where the plain encoder-decoder falls away, and reading "

@@ -41,9 +41,9 @@ import numpy as np
 import minigrad as mg
 from minigrad.data import builtin_text, find_minilm_dir
 from minigrad.report import Lesson
-from models import bart as B
-from models import bert as BE
-from models.gpt import TrainConfig, sample_text, shakespeare_char_config, train_char_gpt
+from minigrad_models import bart as B
+from minigrad_models import bert as BE
+from minigrad_models.gpt import TrainConfig, sample_text, shakespeare_char_config, train_char_gpt
 
 lesson = Lesson("07_bert_gpt_bart", "BERT, GPT, BART: masked, causal, denoising; loading real weights",
                 point="One architecture, three objectives: the mask decides what a position may read, the objective "

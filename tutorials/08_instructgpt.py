@@ -32,7 +32,7 @@
 #
 # ## The toy world, and why it is built this way
 #
-# `models.instructgpt.task` holds four families of instructions, all short enough for a
+# `minigrad_models.instructgpt.task` holds four families of instructions, all short enough for a
 # 64-character context:
 #
 # - **tasks** with checkable answers: "reverse cat" -> "tac", "repeat cat 3 times", "count words
@@ -53,7 +53,7 @@
 # are noisy and inconsistent where a guideline is needed (truthfulness, harmlessness), and they
 # never rank two acceptable answers. Imitation (SFT) can only reproduce the writers' mixture.
 #
-# The **labeler** (`models.instructgpt.labeler`) is a hidden scoring rule: correctness first
+# The **labeler** (`minigrad_models.instructgpt.labeler`) is a hidden scoring rule: correctness first
 # (truthful and harmless answers count as the correct ones), then politeness where asked, then
 # penalties for insults, run-on or padded answers and made-up content. It also answers the
 # table's yes/no questions: does this reply insult, is it truthful, does it invent content, could
@@ -81,12 +81,12 @@ import numpy as np
 
 from minigrad.report import Lesson
 from minigrad.seeds import estimate, start_seeds, summarize
-from models.instructgpt import judge
-from models.instructgpt.evaluate import BETTER, COLUMNS, HABITS, PAPER, evaluation_prompts, habits
-from models.instructgpt.pipeline import (HELDOUT_COLUMNS, RM_ACCURACIES, RLHFConfig, RLHFRun, plot_curves,
+from minigrad_models.instructgpt import judge
+from minigrad_models.instructgpt.evaluate import BETTER, COLUMNS, HABITS, PAPER, evaluation_prompts, habits
+from minigrad_models.instructgpt.pipeline import (HELDOUT_COLUMNS, RM_ACCURACIES, RLHFConfig, RLHFRun, plot_curves,
                                          run_seed, seed_metrics, table_over_seeds)
-from models.instructgpt.sampling import sample_responses
-from models.instructgpt.task import WRITERS
+from minigrad_models.instructgpt.sampling import sample_responses
+from minigrad_models.instructgpt.task import WRITERS
 
 lesson = Lesson("08_instructgpt", "InstructGPT: SFT, a reward model from comparisons, PPO (and DPO)",
                 point="Supervised fine-tuning turns a model that only continues text into one that answers; a reward "

@@ -28,7 +28,7 @@ PRESETS = {
                  eval_iters=20, dropout=0.1),
 }
 MASK_RATIO = 0.3
-GAP = "_"  # how a <mask> is written in prompts and shown in output (models.bart.decode_chars)
+GAP = "_"  # how a <mask> is written in prompts and shown in output (minigrad_models.bart.decode_chars)
 
 
 def presets(kind: str = "bart") -> dict:
@@ -36,7 +36,7 @@ def presets(kind: str = "bart") -> dict:
 
 
 def _bart():
-    import models.bart as bart
+    import minigrad_models.bart as bart
 
     return bart
 

@@ -1,6 +1,6 @@
 """BERT (models/bert.py) pre-trained with masked-language modelling on a corpus's sentences.
 
-Words are whole tokens (a vocabulary of the corpus's words, `models.bert.word_tokenizer`), rows
+Words are whole tokens (a vocabulary of the corpus's words, `minigrad_models.bert.word_tokenizer`), rows
 are sentences packed into [CLS] ... [SEP] windows, and every batch is masked afresh (15 %: 80 %
 [MASK], 10 % a random word, 10 % kept). "Sampling" from BERT means filling in blanks: the prompt
 marks them with [MASK] (or _), and the model's most likely words are shown for each.
@@ -32,7 +32,7 @@ def presets(kind: str = "bert") -> dict:
 
 
 def _bert():
-    import models.bert as bert
+    import minigrad_models.bert as bert
 
     return bert
 

@@ -49,10 +49,10 @@ def presets(kind: str) -> dict:
 def build(kind: str, model_config: dict):
     """The model of `kind` from the "model" part of config.json."""
     if kind == "gpt":
-        from models.gpt import GPT, GPTConfig
+        from minigrad_models.gpt import GPT, GPTConfig
 
         return GPT(GPTConfig(**model_config))
-    from models.rnn_lm import CharRNN
+    from minigrad_models.rnn_lm import CharRNN
 
     return CharRNN(**model_config)
 

@@ -23,7 +23,7 @@ def presets(kind: str = "ngram") -> dict:
 
 
 def _fit_counts(n: int, train_text: str, vocab: list[str]):
-    from models.ngram import NGramLM
+    from minigrad_models.ngram import NGramLM
 
     return NGramLM(n, SMOOTHING).fit(train_text, vocab=vocab)
 

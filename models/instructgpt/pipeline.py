@@ -1,6 +1,6 @@
 """InstructGPT end to end: pre-train, SFT, reward model, PPO (and PPO-ptx, DPO), then the table.
 
-    from models.instructgpt.pipeline import run
+    from minigrad_models.instructgpt.pipeline import run
     result = run("out/rlhf", fast=False, seed=0)      # what `minigrad rlhf` calls
     result["table"]       # rows for base, SFT, PPO, PPO-ptx, DPO on fresh prompts
 
@@ -24,7 +24,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.data import get_batch
-from models.gpt import GPT, GPTConfig
+from minigrad_models.gpt import GPT, GPTConfig
 
 from .base import PretrainConfig, make_tokenizer, pretrain_base
 from .dpo import DPOConfig, train_dpo

@@ -9,8 +9,8 @@ import pytest
 
 from minigrad import zoo
 from minigrad.cli import main
-from models.instructgpt.base import PretrainConfig, pretrain_base
-from models.instructgpt.pipeline import RLHFConfig, RLHFRun
+from minigrad_models.instructgpt.base import PretrainConfig, pretrain_base
+from minigrad_models.instructgpt.pipeline import RLHFConfig, RLHFRun
 
 
 def test_rlhf_stages_at_fast_size_run_on_the_device(device):

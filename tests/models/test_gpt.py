@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from models.gpt import (
+from minigrad_models.gpt import (
     GPT, GPTConfig, TrainConfig, hf_state_dict_to_gpt, sample_next, shakespeare_char_config, train_char_gpt,
 )
 

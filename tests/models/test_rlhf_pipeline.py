@@ -7,9 +7,9 @@ import math
 import pytest
 
 from minigrad.seeds import summarize
-from models.instructgpt import KINDS
-from models.instructgpt.evaluate import COLUMNS, HABITS
-from models.instructgpt.pipeline import (MODELS, RM_ACCURACIES, TABLE_COLUMNS, RLHFConfig, run,
+from minigrad_models.instructgpt import KINDS
+from minigrad_models.instructgpt.evaluate import COLUMNS, HABITS
+from minigrad_models.instructgpt.pipeline import (MODELS, RM_ACCURACIES, TABLE_COLUMNS, RLHFConfig, run,
                                          table_over_seeds)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.data.translation import TranslationTask
-from models.seq2seq import (
+from minigrad_models.seq2seq import (
     BOS_ID, AdditiveAttention, Seq2Seq, evaluate, make_model, reverse_within_lengths, train,
 )
 

@@ -8,7 +8,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID, TranslationTask, length_bucket, length_buckets
-from models.transformer import (
+from minigrad_models.transformer import (
     Seq2SeqConfig, TrainConfig, TransformerSeq2Seq, evaluate_by_length, length_sorted_batches, noam_lr,
     train_transformer,
 )
@@ -96,7 +96,7 @@ class _Scripted:
             rows.append(ids + [EOS_ID] + [PAD_ID] * (60 - len(ids)))
         return np.array(rows)
 
-    greedy = TransformerSeq2Seq.greedy  # the real conversion to models.seq2seq's convention
+    greedy = TransformerSeq2Seq.greedy  # the real conversion to minigrad_models.seq2seq's convention
 
 
 def test_evaluate_by_length_on_scripted_answers(task):

@@ -43,7 +43,7 @@ def test_mlp_layers_in_boxes():
     assert by_label(nodes, "Tanh") in clusters["cluster_act"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("models.gpt") is None, reason="models/gpt.py is not there yet")
+@pytest.mark.skipif(importlib.util.find_spec("minigrad_models.gpt") is None, reason="models/gpt.py is not there yet")
 def test_gpt_one_layer():
     nodes, _, clusters = parse(viz_examples.gpt(layers=1).source)
     assert any(name.startswith("cluster_") for name in clusters) and len(nodes) > 20
