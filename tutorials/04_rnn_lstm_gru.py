@@ -41,7 +41,7 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.data import CharTokenizer, builtin_names, builtin_text, train_val_split
 from minigrad.data.splits import makemore_split
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 from minigrad_models import rnn_lm
 from minigrad_models.ngram import NGramLM
 

@@ -43,7 +43,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.data.translation import TranslationTask, length_buckets
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 from minigrad_models import seq2seq, transformer
 
 lesson = Lesson("05_seq2seq_attention", "seq2seq: source reversal and Bahdanau attention",

@@ -37,7 +37,7 @@ import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import nn
 from minigrad.nn.transformer import sinusoidal_positions
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 from minigrad.train import Budget
 from minigrad_models.gpt import GPT, GPTConfig
 

@@ -40,7 +40,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.data import builtin_text, find_minilm_dir
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 from minigrad_models import bart as B
 from minigrad_models import bert as BE
 from minigrad_models.gpt import TrainConfig, sample_text, shakespeare_char_config, train_char_gpt

@@ -79,8 +79,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minigrad.report import Lesson
-from minigrad.seeds import estimate, start_seeds, summarize
+from minigrad_tutorials.report import Lesson
+from minigrad_tutorials.seeds import estimate, start_seeds, summarize
 from minigrad_models.instructgpt import judge
 from minigrad_models.instructgpt.evaluate import BETTER, COLUMNS, HABITS, PAPER, evaluation_prompts, habits
 from minigrad_models.instructgpt.pipeline import (HELDOUT_COLUMNS, RM_ACCURACIES, RLHFConfig, RLHFRun, plot_curves,
@@ -95,7 +95,7 @@ lesson = Lesson("08_instructgpt", "InstructGPT: SFT, a reward model from compari
 config = lesson.pick(fast=RLHFConfig.fast(), quick=RLHFConfig.quick(), full=RLHFConfig.full())
 SEEDS = list(range(config.seeds))
 # seed 0 runs here, step by step, so that we can look at its models; the other seeds run the same
-# pipeline at the same time in other processes (minigrad.seeds), for the table over seeds
+# pipeline at the same time in other processes (minigrad_tutorials.seeds), for the table over seeds
 others = start_seeds(run_seed, SEEDS[1:], workers=min(len(SEEDS) - 1, os.cpu_count() or 1),
                      budget=lesson.budget) if len(SEEDS) > 1 else None
 run = RLHFRun(config, seed=SEEDS[0])
@@ -277,7 +277,7 @@ lesson.table(examples, "samples_side_by_side", caption="sampled answers to fresh
 # ## 7. The table over seeds
 #
 # The same pipeline, from pre-training on, for every seed; each cell is the mean over seeds
-# ± the half-width of its 95% t interval (`minigrad.seeds`). A difference between two rows is
+# ± the half-width of its 95% t interval (`minigrad_tutorials.seeds`). A difference between two rows is
 # judged on the paired differences per seed (the same seed's SFT and PPO share their base
 # model and their evaluation prompts), which is tighter than comparing two intervals.
 

@@ -6,7 +6,7 @@ import pytest
 from minigrad_models.instructgpt import judge
 
 pytest.importorskip("matplotlib", reason="the lessons draw figures with matplotlib")
-pytest.importorskip("scipy", reason="the table over seeds uses minigrad.seeds (scipy's t quantiles)")
+pytest.importorskip("scipy", reason="the table over seeds uses minigrad_tutorials.seeds (scipy's t quantiles)")
 
 
 def test_lesson_08_instructgpt_fast(run_lesson):

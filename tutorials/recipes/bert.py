@@ -14,7 +14,7 @@ import numpy as np
 import minigrad as mg
 
 from .common import Corpus, TrainSettings, Trained, check_sampling, eval_schedule, reporter, results_of
-from .common import model_weights as state_dict  # the module interface's name (see zoo/__init__.py)
+from .common import model_weights as state_dict  # the module interface's name (see recipes/__init__.py)
 
 PRESETS = {
     "tiny": dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_len=32,

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
 
-from . import random
+from minigrad import random
 from .report import check_budget, fmt
-from .train import clock_text
+from minigrad.train import clock_text
 from .tour_page import write_report
 
 
@@ -151,7 +151,7 @@ class TourBar:
 
     def __init__(self, lessons: int, budget: str, whole_tour: bool, stream, disable: bool = False,
                  heartbeat: float = 20.0):
-        from .train import _tqdm, progress_to
+        from minigrad.train import _tqdm, progress_to
 
         self.lessons, self.stream, self.disable, self.heartbeat = lessons, stream, disable, heartbeat
         self.expected = TOUR_MINUTES[budget] * 60 if whole_tour else None
@@ -234,7 +234,7 @@ def _ticking(bar: TourBar, interval: float = 0.5):
 def _execute_cells(path: Path, cells: list[Cell], namespace: dict, bar: TourBar, log=None) -> None:
     """Run the code cells in order in one namespace; line numbers in tracebacks are the file's.
     With `log` (a file), what a cell prints goes there; the progress bars stay on the terminal."""
-    from .train import progress_to
+    from minigrad.train import progress_to
 
     flags = 0
     for i, cell in enumerate(cells, 1):
@@ -322,7 +322,7 @@ def _graphviz_note() -> str | None:
     except ImportError:
         return ("note: the graphviz Python package is missing, so the lessons cannot build their graphs: "
                 'pip install -e ".[tour]"')
-    from .viz import GraphvizNotFound, renderers
+    from minigrad.viz import GraphvizNotFound, renderers
 
     try:
         if renderers():
@@ -369,10 +369,10 @@ def tour(out: str | os.PathLike = "minigrad-tour", budget: str = "quick", lesson
     data: a folder with names.txt / tinyshakespeare.txt; without it every lesson uses the built-in
     corpora (a $MINIGRAD_DATA in the environment is ignored, so the tour gives the same report
     everywhere). progress_bar: None decides from the terminal, False hides the bars. threads:
-    numpy's BLAS threads (None: minigrad.autothreads' rule, said on the first line). previews:
+    numpy's BLAS threads (None: minigrad_tutorials.autothreads' rule, said on the first line). previews:
     a preview.png of each lesson's section, where Chromium is installed."""
     from .autothreads import apply as apply_threads
-    from .train import quiet
+    from minigrad.train import quiet
 
     check_budget(budget)
     out_root = Path(out)

@@ -16,7 +16,7 @@ import minigrad as mg
 
 from .common import (Corpus, TrainSettings, Trained, char_tokenizer_from_json, check_sampling, eval_schedule, reporter,
                      results_of)
-from .common import char_tokenizer_json as tokenizer_json  # the module interface's names (see zoo/__init__.py)
+from .common import char_tokenizer_json as tokenizer_json  # the module interface's names (see recipes/__init__.py)
 from .common import model_weights as state_dict
 
 PRESETS = {
