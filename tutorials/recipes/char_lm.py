@@ -6,10 +6,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 import minigrad as mg
+from minigrad import optim
+from minigrad.nn import functional as F
+from minigrad.train import Budget
+from minigrad_models.gpt import GPT, GPTConfig, shakespeare_char_config
+from minigrad_models.rnn_lm import IGNORE, CharRNN, detach_state
 
 from .common import (Corpus, TrainSettings, Trained, char_tokenizer_from_json, check_sampling, eval_schedule, reporter,
                      results_of, split_text)
@@ -188,3 +195,273 @@ def loss_on_example(trained: Trained, text: str = "The cat sat."):
     x = mg.tensor(np.asarray([ids[:-1]], dtype=np.int64))
     y = mg.tensor(np.asarray([ids[1:]], dtype=np.int64))
     return _loss_fn(trained.kind)(trained.model, x, y)
+
+
+@dataclass
+class TrainConfig:
+    """nanoGPT's config/train_shakespeare_char.py with its README's CPU overrides."""
+    max_iters: int = 2000
+    seconds: float | None = None       # stop after this much wall clock if max_iters take longer
+    batch_size: int = 12
+    learning_rate: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_iters: int = 100
+    lr_decay_iters: int = 2000
+    weight_decay: float = 0.1
+    betas: tuple = (0.9, 0.99)
+    grad_clip: float = 1.0
+    eval_interval: int = 250
+    eval_iters: int = 20               # nanoGPT's CPU command; noisy, hence final_eval_iters
+    final_eval_iters: int = 200        # a steadier estimate at the end
+    train_fraction: float = 0.9
+    seed: int = 1337
+
+
+def train_char_gpt(text, config: GPTConfig | None = None, train_config: TrainConfig | None = None,
+                   progress=True, tokenizer=None, log=True):
+    """Train a character-level GPT on `text` (90/10 split, nanoGPT's recipe by default).
+
+    Returns (model, history): the train_lm history plus `final_train_loss`/`final_val_loss`
+    (over final_eval_iters batches), `tokenizer` (CharTokenizer(text) unless given), `config`.
+    config.vocab_size is set from the tokenizer."""
+    from minigrad.data import CharTokenizer, get_batch, train_val_split
+    from minigrad.optim.lr_scheduler import WarmupCosineLR
+    from minigrad.train import estimate_loss, train_lm
+
+    tc = train_config or TrainConfig()
+    tok = tokenizer or CharTokenizer(text)
+    config = replace(config or shakespeare_char_config(), vocab_size=tok.vocab_size)
+    data = np.asarray(tok.encode(text), dtype=np.int64)
+    train_data, val_data = train_val_split(data, tc.train_fraction)
+    mg.manual_seed(tc.seed)
+    rng = np.random.default_rng(tc.seed)
+
+    def batch(split):
+        return get_batch(train_data if split == "train" else val_data, config.block_size, tc.batch_size, rng)
+
+    def loss_fn(model, x, y):
+        return model(x, y)[1]
+
+    model = GPT(config)
+    optimizer = model.configure_optimizers(tc.weight_decay, tc.learning_rate, tuple(tc.betas))
+    scheduler = WarmupCosineLR(optimizer, tc.warmup_iters, tc.lr_decay_iters, min_lr=tc.min_lr)
+    t0 = time.perf_counter()
+    history = train_lm(model, optimizer, batch, tc.max_iters, seconds=tc.seconds, scheduler=scheduler,
+                       grad_clip=tc.grad_clip, eval_interval=tc.eval_interval, eval_iters=tc.eval_iters,
+                       loss_fn=loss_fn, log=log, desc="gpt", progress_bar=progress)
+    train_time = time.perf_counter() - t0
+    final = estimate_loss(model, batch, tc.final_eval_iters, loss_fn=loss_fn)
+    history.update(final_train_loss=final["train"], final_val_loss=final["val"], train_time=train_time,
+                   tokenizer=tok, config=asdict(config), train_config=asdict(tc))
+    return model, history
+
+
+def sample_text(model, tokenizer, prompt="\n", max_new_tokens=500, temperature=0.8, top_k=200, top_p=None,
+                seed=0):
+    idx = np.asarray([tokenizer.encode(prompt)], dtype=np.int64)
+    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                         generator=mg.Generator(seed))
+    return tokenizer.decode(out.numpy()[0].tolist())
+
+
+# -- names: one sequence per name ------------------------------------------------------------------
+def encode_names(words, tokenizer):
+    """Each name -> (input ids '.'+name, target ids name+'.'), '.' being the tokenizer's id 0."""
+    boundary = tokenizer.stoi["."]
+    out = []
+    for w in words:
+        ids = tokenizer.encode(w)
+        out.append((np.array([boundary] + ids, dtype=np.int64), np.array(ids + [boundary], dtype=np.int64)))
+    return out
+
+
+def pad_names(pairs):
+    """Right-pad a list of (x, y) to one (B, T) batch; padded targets are IGNORE."""
+    T = max(len(x) for x, _ in pairs)
+    xs = np.zeros((len(pairs), T), dtype=np.int64)
+    ys = np.full((len(pairs), T), IGNORE, dtype=np.int64)
+    for b, (x, y) in enumerate(pairs):
+        xs[b, :len(x)] = x
+        ys[b, :len(y)] = y
+    return xs, ys
+
+
+def names_batches(encoded, batch_size, rng):
+    """Endless random batches of names (x, y), each a (B, T) padded array."""
+    if len(encoded) < batch_size:
+        raise ValueError(f"names_batches: {len(encoded)} names are fewer than batch_size={batch_size}")
+    while True:
+        order = rng.permutation(len(encoded))  # a new shuffle every epoch
+        for start in range(0, len(encoded) - batch_size + 1, batch_size):
+            yield pad_names([encoded[i] for i in order[start:start + batch_size]])
+
+
+@mg.no_grad()
+def names_loss(model, encoded, batch_size=1024):
+    """Mean nats per predicted character over all names (each name's letters and its final '.')."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(encoded), batch_size):
+        x, y = pad_names(encoded[start:start + batch_size])
+        logits, _ = model(x)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(y.reshape(-1), device=logits.device),
+                                 ignore_index=IGNORE, reduction="sum").item()
+        count += int((y != IGNORE).sum())
+    model.train(was_training)
+    return total / count
+
+
+# -- a text stream: parallel strands, consecutive chunks, state carried ------------------------------
+def strands(ids, batch_size, offset=0):
+    """Cut ids[offset:] into batch_size equal consecutive strands: (batch_size, n)."""
+    ids = np.asarray(ids, dtype=np.int64)[offset:]
+    n = len(ids) // batch_size
+    if n < 2:
+        raise ValueError(f"strands: {len(ids)} tokens are too few for {batch_size} strands")
+    return ids[:n * batch_size].reshape(batch_size, n)
+
+
+def stream_batches(ids, batch_size, seq_len, rng):
+    """Endless (x, y, new_epoch) chunks of seq_len from batch_size strands; each epoch starts
+    at a random offset so that chunk boundaries move. Carry the state while new_epoch is False."""
+    while True:
+        s = strands(ids, batch_size, int(rng.integers(0, seq_len)))
+        for start in range(0, s.shape[1] - 1, seq_len):
+            end = min(start + seq_len, s.shape[1] - 1)
+            yield s[:, start:end], s[:, start + 1:end + 1], start == 0
+
+
+@mg.no_grad()
+def stream_loss(model, ids, batch_size=16, seq_len=256):
+    """Mean nats per character over a whole stream, read in strands with the state carried:
+    every character after the first of each strand is predicted once."""
+    was_training = model.training
+    model.eval()
+    s = strands(ids, batch_size)
+    state, total, count = None, 0.0, 0
+    for start in range(0, s.shape[1] - 1, seq_len):
+        end = min(start + seq_len, s.shape[1] - 1)
+        logits, state = model(s[:, start:end], state)
+        y = s[:, start + 1:end + 1]
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(y.reshape(-1), device=logits.device),
+                                 reduction="sum").item()
+        count += y.size
+    model.train(was_training)
+    return total / count
+
+
+# -- training -----------------------------------------------------------------------------------------
+def train(model, batches, steps=None, seconds=None, lr=3e-3, grad_clip=1.0, stateful=False,
+          weight_decay=0.0, log_every=0, log=print, desc="train"):
+    """Adam with cosine decay to lr/10 over `steps` updates, or until `seconds` have passed if
+    that comes first (the decay then follows the share of the time spent, so a run cut short by
+    the clock still ends at lr/10); returns {"steps", "seconds" (wall clock), "cpu seconds"
+    (this process's CPU time: the honest figure on a shared machine), "tokens", "losses"}.
+
+    stateful=True: batches yield (x, y, new_epoch) and the state is carried (detached) between them.
+    A progress bar (minigrad.train.Budget, named `desc`) shows the step, the loss and the time left.
+    """
+    budget = Budget(steps, seconds, desc=desc)
+    horizon = steps or 1000
+    opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=horizon, eta_min=lr / 10)
+    model.train()
+    cpu0 = time.process_time()
+    state, losses, tokens = None, [], 0
+    while budget.running():
+        batch = next(batches)
+        if stateful:
+            x, y, new_epoch = batch
+            state = None if new_epoch or state is None else detach_state(state)
+        else:
+            x, y = batch
+            state = None
+        logits, state = model(x, state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), mg.tensor(y.reshape(-1), device=logits.device),
+                               ignore_index=IGNORE)
+        opt.zero_grad()
+        loss.backward()
+        if grad_clip:
+            optim.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        losses.append(loss.item())
+        tokens += int((y != IGNORE).sum())
+        budget.tick(losses[-1])
+        budget.schedule(sched, horizon)   # epoch = the update count, or the share of the time spent
+        step = budget.step
+        if log_every and log and step % log_every == 0:
+            elapsed = budget.elapsed
+            line = (f"step {step}: loss {np.mean(losses[-log_every:]):.4f}  "
+                    f"({tokens / elapsed:,.0f} tok/s, {elapsed:.0f} s)")
+            budget.write(line) if log is print else log(line)   # above the bar, not through it
+    budget.close()
+    return {"steps": budget.step, "seconds": budget.elapsed, "cpu seconds": time.process_time() - cpu0,
+            "tokens": tokens, "losses": losses}
+
+
+# -- the experiments --------------------------------------------------------------------------------
+def load_names(data_dir=None):
+    """(train, dev, test) names with the makemore split, and where they came from."""
+    from minigrad.data import builtin_names
+    from minigrad.data.splits import makemore_split
+
+    words, source = _read_lines(data_dir, "names.txt")
+    if words is None:
+        words, source = builtin_names(4000), "builtin_names(4000)"
+    return makemore_split(words), source
+
+
+def load_stream(data_dir=None):
+    """(train text, val text) of tiny Shakespeare (90 / 10), or of the built-in text."""
+    from minigrad.data import builtin_text, train_val_split
+
+    text, source = None, None
+    if data_dir is not None:
+        path = Path(data_dir) / "tinyshakespeare.txt"
+        if path.is_file():
+            text, source = path.read_text(encoding="utf-8"), str(path)
+    if text is None:
+        text, source = builtin_text(200_000), "builtin_text(200_000)"
+    return train_val_split(text, 0.9), source
+
+
+def _read_lines(data_dir, name):
+    if data_dir is None:
+        return None, None
+    path = Path(data_dir) / name
+    if not path.is_file():
+        return None, None
+    return path.read_text(encoding="utf-8").splitlines(), str(path)
+
+
+def run_names(cell, data_dir=None, hidden_size=256, embed_dim=64, batch_size=64, steps=None, seconds=120,
+              lr=5e-3, dropout=0.0, seed=0, log_every=0):
+    from minigrad.data import CharTokenizer
+
+    (train_w, dev_w, test_w), source = load_names(data_dir)
+    tok = CharTokenizer(train_w + dev_w + test_w, specials=["."])
+    mg.manual_seed(seed)
+    model = CharRNN(tok.vocab_size, cell, embed_dim, hidden_size, dropout=dropout)
+    train_enc, dev_enc = encode_names(train_w, tok), encode_names(dev_w, tok)
+    stats = train(model, names_batches(train_enc, batch_size, np.random.default_rng(seed)), steps, seconds, lr,
+                  log_every=log_every)
+    return {"corpus": "names", "source": source, "cell": cell, "hidden": hidden_size, "params": model.num_parameters(),
+            "steps": stats["steps"], "seconds": round(stats["seconds"], 1), "cpu seconds": round(stats["cpu seconds"], 1),
+            "train loss": names_loss(model, train_enc), "dev loss": names_loss(model, dev_enc)}, model, tok
+
+
+def run_stream(cell, data_dir=None, hidden_size=256, embed_dim=64, batch_size=32, seq_len=64, steps=None,
+               seconds=180, lr=3e-3, dropout=0.0, seed=0, log_every=0):
+    from minigrad.data import CharTokenizer
+
+    (train_text, val_text), source = load_stream(data_dir)
+    tok = CharTokenizer(train_text + val_text)
+    mg.manual_seed(seed)
+    model = CharRNN(tok.vocab_size, cell, embed_dim, hidden_size, dropout=dropout)
+    train_ids, val_ids = np.array(tok.encode(train_text)), np.array(tok.encode(val_text))
+    batches = stream_batches(train_ids, batch_size, seq_len, np.random.default_rng(seed))
+    stats = train(model, batches, steps, seconds, lr, stateful=True, log_every=log_every)
+    return {"corpus": "text", "source": source, "cell": cell, "hidden": hidden_size, "params": model.num_parameters(),
+            "steps": stats["steps"], "seconds": round(stats["seconds"], 1), "cpu seconds": round(stats["cpu seconds"], 1),
+            "train chars seen": stats["tokens"], "val loss": stream_loss(model, val_ids)}, model, tok
