@@ -14,7 +14,7 @@ as `Conv1D` with weights (in, out), the transpose of a Linear's; from_hf transpo
     logits, _ = model(idx)                        # (B, 1, V): only the last position
     out = model.generate(idx, 100, temperature=0.8, top_k=40)
 
-`train_char_gpt` reproduces nanoGPT's CPU recipe on tiny Shakespeare (see TrainConfig).
+`minigrad train gpt --size small` (tutorials/recipes/char_lm.py) is nanoGPT's CPU recipe on tiny Shakespeare.
 """
 from __future__ import annotations
 

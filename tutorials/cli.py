@@ -173,7 +173,7 @@ def cmd_bench(args) -> int:
 
 
 # -- the parser ---------------------------------------------------------------------------------------
-THREADS_HELP = ("numpy's BLAS threads (default: chosen by a measured rule and printed, see minigrad/autothreads.py; "
+THREADS_HELP = ("numpy's BLAS threads (default: chosen by a measured rule and printed, see tutorials/autothreads.py; "
                 "also MINIGRAD_THREADS=N)")
 
 

@@ -1,11 +1,11 @@
 """`minigrad tour`: run every lesson in order and gather what they show into one report.
 
 Each lesson (tutorials/NN_*.py) writes its figures, graphs, tables and numbers into its own
-folder with a result.json (see minigrad/report.py). The tour runs them one after another in
+folder with a result.json (see tutorials/report.py). The tour runs them one after another in
 this process, cell by cell (the `# %%` cells of the percent format), under one progress line
 (TourBar: which lesson, which cell, the minutes spent) with each training loop's bar beneath it
 (the step, the loss, the time left). What a lesson prints goes to its folder's log.txt (on the
-terminal too with verbose=True). Then `index.html` and `README.md` (minigrad/tour_page.py) show
+terminal too with verbose=True). Then `index.html` and `README.md` (tutorials/tour_page.py) show
 every lesson's results, and `tour.json` lists each lesson's status, time, point and numbers.
 
 A lesson that raises is shown as failed in the report (with its traceback), the tour goes on
@@ -251,7 +251,7 @@ def _execute_cells(path: Path, cells: list[Cell], namespace: dict, bar: TourBar,
 def run_lesson(path: Path, out_root: Path, budget: str = "quick", data: str | None = None,
                verbose: bool = False, bar: TourBar | None = None) -> dict:
     """Run one lesson with its own output folder at `budget` ("fast", "quick" or "full"; see
-    minigrad/report.py); return its result.json, or the error. `bar`: the tour's progress line
+    tutorials/report.py); return its result.json, or the error. `bar`: the tour's progress line
     (None: a silent one).
 
     The result gets `dir`, `seconds`, `cpu_seconds` and `log` (the lesson's output, in log.txt) added; a lesson
@@ -364,7 +364,7 @@ def tour(out: str | os.PathLike = "minigrad-tour", budget: str = "quick", lesson
 
     budget: "fast" (a smoke test in under a minute), "quick" (the default: each model trains for
     a share of about ten minutes of wall clock, and each lesson says whether its point showed) or
-    "full" (the fixed step counts the docstrings quote); see minigrad/report.py.
+    "full" (the fixed step counts the docstrings quote); see tutorials/report.py.
 
     data: a folder with names.txt / tinyshakespeare.txt; without it every lesson uses the built-in
     corpora (a $MINIGRAD_DATA in the environment is ignored, so the tour gives the same report

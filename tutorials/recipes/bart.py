@@ -4,6 +4,9 @@ Each sentence is corrupted by text infilling (30 % of its characters, in spans o
 length, each span replaced by one <mask>), and the model writes the original back. "Sampling"
 from BART means reconstructing: the prompt marks each gap with _ (any number of characters may
 be missing there), and greedy decoding fills them in.
+
+Also here, for lesson 7: the character tokenizer, the denoising batches, the training loop and
+the reconstruction accuracy.
 """
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
 """BERT (models/bert.py) pre-trained with masked-language modelling on a corpus's sentences.
 
-Words are whole tokens (a vocabulary of the corpus's words, `minigrad_models.word_tokenizer`), rows
+Words are whole tokens (a vocabulary of the corpus's words, `word_tokenizer`), rows
 are sentences packed into [CLS] ... [SEP] windows, and every batch is masked afresh (15 %: 80 %
 [MASK], 10 % a random word, 10 % kept). "Sampling" from BERT means filling in blanks: the prompt
 marks them with [MASK] (or _), and the model's most likely words are shown for each.
+
+Also here, for lesson 7: the word-order task (is a sentence in its original order?), its bag-of-words
+baseline, MLM pre-training and classifier fine-tuning loops and their accuracies.
 """
 from __future__ import annotations
 

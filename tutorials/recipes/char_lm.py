@@ -2,6 +2,10 @@
 (models/gpt.py). One recipe for all four: random windows of `block_size` characters from the first
 90 % of the text, next-character cross-entropy, AdamW with warmup and cosine decay
 (minigrad.train.train_lm), the loss estimated on both splits every `eval_interval` steps.
+
+Also here, for the lessons: lesson 4's recurrent experiments (names one at a time or a text stream
+read with the state carried, `run_names` / `run_stream`, the loop `train`), and nanoGPT's CPU recipe
+as a dataclass (`TrainConfig`, `train_char_gpt`, lesson 7).
 """
 from __future__ import annotations
 
@@ -197,21 +201,26 @@ def loss_on_example(trained: Trained, text: str = "The cat sat."):
     return _loss_fn(trained.kind)(trained.model, x, y)
 
 
+# -- nanoGPT's CPU recipe as a dataclass, for lesson 7 and the tests --------------------------------------
+NANOGPT_CPU = PRESETS["gpt"]["small"]  # its numbers live in one table: the presets above
+
+
 @dataclass
 class TrainConfig:
-    """nanoGPT's config/train_shakespeare_char.py with its README's CPU overrides."""
-    max_iters: int = 2000
+    """nanoGPT's config/train_shakespeare_char.py with its README's CPU overrides: PRESETS["gpt"]["small"]
+    (what `minigrad train gpt --size small` runs) with nanoGPT's own seed, evaluation and final estimate."""
+    max_iters: int = NANOGPT_CPU["iters"]
     seconds: float | None = None       # stop after this much wall clock if max_iters take longer
-    batch_size: int = 12
-    learning_rate: float = 1e-3
-    min_lr: float = 1e-4
+    batch_size: int = NANOGPT_CPU["batch_size"]
+    learning_rate: float = NANOGPT_CPU["lr"]
+    min_lr: float = NANOGPT_CPU["lr"] / 10
     warmup_iters: int = 100
-    lr_decay_iters: int = 2000
+    lr_decay_iters: int = NANOGPT_CPU["iters"]
     weight_decay: float = 0.1
     betas: tuple = (0.9, 0.99)
     grad_clip: float = 1.0
     eval_interval: int = 250
-    eval_iters: int = 20               # nanoGPT's CPU command; noisy, hence final_eval_iters
+    eval_iters: int = NANOGPT_CPU["eval_iters"]  # nanoGPT's CPU command; noisy, hence final_eval_iters
     final_eval_iters: int = 200        # a steadier estimate at the end
     train_fraction: float = 0.9
     seed: int = 1337
