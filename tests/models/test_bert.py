@@ -10,8 +10,10 @@ import pytest
 import minigrad as mg
 from minigrad import io
 from minigrad.data import builtin_text, find_minilm_dir
-from minigrad_models.bert import IGNORE_INDEX, BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, mask_tokens
-from minigrad_tutorials.recipes.bert import bag_of_words_accuracy, pack_sentences, pretrain_mlm, split_sentences, word_order_task, word_tokenizer
+from minigrad_models.bert import (IGNORE_INDEX, BertConfig, BertForMaskedLM, BertForSequenceClassification,
+                                  BertModel, mask_tokens)
+from minigrad_tutorials.recipes.bert import (bag_of_words_accuracy, pack_sentences, pretrain_mlm, split_sentences,
+                                             word_order_task, word_tokenizer)
 
 SPECIAL = [0, 1, 2, 3, 4]  # [PAD] [UNK] [CLS] [SEP] [MASK]
 

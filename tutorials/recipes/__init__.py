@@ -8,7 +8,8 @@ sampled through the same four calls.
 
 Each kind lives in its own file here (ngram, char_lm for rnn/lstm/gru/gpt, bert, bart) with the
 same functions: presets, fit, state_dict, tokenizer_json, restore, generate, loss_on_example. The models
-themselves are in models/; this package only wires them to a corpus and a checkpoint folder.
+themselves are in models/; this package wires them to a corpus and a checkpoint folder, and holds the
+lessons' tasks, training loops and scores beside them (seq2seq.py and transformer.py for lesson 5).
 """
 from __future__ import annotations
 
