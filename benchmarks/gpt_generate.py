@@ -14,7 +14,7 @@ from common import Case, import_torch
 from gpt_train import torch_gpt
 
 import minigrad as mg
-from models.gpt import GPT, shakespeare_char_config
+from minigrad_models.gpt import GPT, shakespeare_char_config
 
 PROMPT, NEW, BATCH = 16, 48, 1
 

@@ -31,7 +31,7 @@ import minigrad as mg
 from minigrad import amp
 from minigrad.backend import xp_for
 from minigrad.optim import clip_grad_norm_
-from models.gpt import GPT, shakespeare_char_config
+from minigrad_models.gpt import GPT, shakespeare_char_config
 
 RECIPES = {  # name: (model settings, batch, training steps per timed run)
     "CPU recipe": (dict(n_layer=4, n_head=4, n_embd=128, block_size=64), 12, 5),

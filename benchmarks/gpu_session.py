@@ -59,7 +59,7 @@ def stage_commands(args, bench_dir: Path) -> dict:
 def train_command(args, ckpt_dir: Path, seconds_left: float, tokens_per_s: float | None) -> tuple[list, int]:
     """The training command and its iteration count, sized to seconds_left at the measured speed."""
     py = sys.executable
-    common = [py, "-m", "minigrad.cli", "train", "gpt", "--size", "gpu", "--device", args.device, "--out",
+    common = [py, "-m", "minigrad_tutorials.cli", "train", "gpt", "--size", "gpu", "--device", args.device, "--out",
               str(ckpt_dir), "--lr-decay-iters", str(RECIPE_ITERS), "--seed", "0"]
     if args.tiny:
         return common + ["--corpus", "builtin", "--iters", "2", "--batch-size", "2", "--eval-iters", "1",

@@ -20,7 +20,7 @@ from common import Case, import_torch
 
 import minigrad as mg
 from minigrad import optim
-from models.gpt import GPT, shakespeare_char_config
+from minigrad_models.gpt import GPT, shakespeare_char_config
 
 STEPS = 10  # per timed run
 SIZES = {"cpu": dict(), "cuda": dict(n_layer=6, n_head=6, n_embd=384, block_size=256)}

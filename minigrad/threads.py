@@ -11,7 +11,7 @@ loads, from OPENBLAS_NUM_THREADS / OMP_NUM_THREADS; to change it while Python ru
 threadpoolctl (`pip install threadpoolctl`; the tour and test extras bring it). PyTorch's own pool
 (torch.set_num_threads) is a different one and is left alone; cupy's GPU work uses none of them.
 
-Which count is fast depends on the machine and on what else runs on it: see minigrad/autothreads.py,
+Which count is fast depends on the machine and on what else runs on it: see tutorials/autothreads.py,
 which chooses one for the `minigrad` commands and the lessons.
 """
 from __future__ import annotations

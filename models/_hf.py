@@ -16,7 +16,6 @@ import numpy as np
 import minigrad as mg
 from minigrad import io
 from minigrad.nn import functional as F
-from minigrad.ops._util import const
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
@@ -98,4 +97,4 @@ def padding_bias(attention_mask: mg.Tensor, dtype=np.float32):
     if attention_mask.device == "cpu" and keep.all():
         return None
     xp = attention_mask.xp
-    return const(xp.where(keep, 0.0, -np.inf).astype(dtype)[:, None, None, :])
+    return mg.as_tensor(xp.where(keep, 0.0, -np.inf).astype(dtype)[:, None, None, :])

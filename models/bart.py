@@ -32,7 +32,6 @@ from minigrad.nn import functional as F
 from minigrad.nn import init
 from minigrad.backend import to_numpy, xp_of
 from minigrad.nn.attention import KVCache, causal_bias
-from minigrad.ops._util import const
 
 from . import _hf
 from ._hf import padding_bias, token_ids
@@ -109,7 +108,7 @@ class BartLearnedPositionalEmbedding(nn.Embedding):
             raise ValueError(f"BartLearnedPositionalEmbedding: position {past_length + seq_len - 1} is beyond "
                              f"max_position_embeddings={self.num_embeddings - POSITION_OFFSET}; shorten the input")
         positions = self.weight.xp.arange(past_length + POSITION_OFFSET, last, dtype=np.int64)  # made there
-        return F.embedding(const(positions), self.weight)
+        return F.embedding(mg.as_tensor(positions), self.weight)
 
 
 class BartAttention(nn.Module):
@@ -243,7 +242,7 @@ class BartDecoder(nn.Module):
         pad = padding_bias(decoder_attention_mask, dtype) if decoder_attention_mask is not None else None
         self_bias = None  # a single new position sees every cached one: nothing to mask
         if T > 1 or pad is not None:
-            self_bias = const(causal_bias(T, past + T, dtype, y.xp))
+            self_bias = mg.as_tensor(causal_bias(T, past + T, dtype, y.xp))
             if pad is not None:
                 self_bias = self_bias + pad
         cross_bias = padding_bias(encoder_attention_mask, dtype) if encoder_attention_mask is not None else None
@@ -323,7 +322,7 @@ class BartForConditionalGeneration(nn.Module):
         if labels is not None:
             labels = self._ids(labels, "labels")
             if decoder_input_ids is None:
-                decoder_input_ids = const(shift_tokens_right(labels.data, self.config.pad_token_id,
+                decoder_input_ids = mg.as_tensor(shift_tokens_right(labels.data, self.config.pad_token_id,
                                                              self.config.decoder_start_token_id))
         if decoder_input_ids is None:
             raise ValueError(f"{who}: pass decoder_input_ids, or labels to derive them from")
@@ -369,7 +368,7 @@ class BartForConditionalGeneration(nn.Module):
         cache = KVCache() if use_cache else None
         for step in range(max_new_tokens):
             step_input = out[:, -1:] if use_cache else out
-            logits = self.decode(const(step_input), h, attention_mask, kv_cache=cache).data[:, -1, :]
+            logits = self.decode(mg.as_tensor(step_input), h, attention_mask, kv_cache=cache).data[:, -1, :]
             if forced_bos is not None and step == 0:
                 nxt = xp.full(B, forced_bos, dtype=np.int64)
             elif forced_eos is not None and step == max_new_tokens - 1:
@@ -495,119 +494,3 @@ def text_infilling(ids, mask_id: int, mask_ratio: float = 0.3, poisson_lambda: f
     return (out, spans) if return_spans else out
 
 
-# ---------------------------------------------------------------------- a denoising task on characters
-def char_tokenizer(text: str):
-    """Characters of `text` plus BART's specials, placed so that <s>=0, <pad>=1, </s>=2 as in BART, <mask>=3."""
-    from minigrad.data import CharTokenizer
-
-    return CharTokenizer(text, specials=["<s>", "<pad>", "</s>", "<mask>"])
-
-
-def special_ids(tokenizer) -> dict:
-    s = tokenizer.stoi
-    return {"bos": s["<s>"], "pad": s["<pad>"], "eos": s["</s>"], "mask": s["<mask>"]}
-
-
-def denoising_batch(texts, tokenizer, rng, mask_ratio: float = 0.3, poisson_lambda: float = 3.0,
-                    deletion: float = 0.0, masking: float = 0.0):
-    """One batch for BART: (input_ids, attention_mask, labels, span_target_mask).
-
-    input: <s> noised(text) </s>;  labels: <s> text </s>, IGNORE_INDEX on padding.
-    span_target_mask marks the label positions that were inside an infilled span (what the
-    model could not copy). Noise: text infilling, then optional token deletion/masking.
-    mask_ratio may be a range (low, high): each text then draws its own ratio uniformly, so a
-    model trained on it does not learn one fixed ratio of source to target length."""
-    sp = special_ids(tokenizer)
-    sources, targets, span_masks = [], [], []
-    for text in texts:
-        ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
-        ratio = rng.uniform(*mask_ratio) if isinstance(mask_ratio, (tuple, list)) else mask_ratio
-        noised, spans = text_infilling(ids, sp["mask"], ratio, poisson_lambda, rng, return_spans=True)
-        if deletion:
-            noised = token_deletion(noised, deletion, rng)
-        if masking:
-            noised = token_masking(noised, sp["mask"], masking, rng)
-        inside = np.zeros(len(ids) + 2, dtype=bool)
-        for start, length in spans:
-            inside[1 + start:1 + start + length] = True
-        sources.append([sp["bos"], *noised.tolist(), sp["eos"]])
-        targets.append([sp["bos"], *ids.tolist(), sp["eos"]])
-        span_masks.append(inside)
-    S, T = max(map(len, sources)), max(map(len, targets))
-    input_ids = np.full((len(texts), S), sp["pad"], dtype=np.int64)
-    attention_mask = np.zeros((len(texts), S), dtype=np.int64)
-    labels = np.full((len(texts), T), IGNORE_INDEX, dtype=np.int64)
-    span_target = np.zeros((len(texts), T), dtype=bool)
-    for r, (s, t, m) in enumerate(zip(sources, targets, span_masks)):
-        input_ids[r, :len(s)] = s
-        attention_mask[r, :len(s)] = 1
-        labels[r, :len(t)] = t
-        span_target[r, :len(m)] = m
-    return input_ids, attention_mask, labels, span_target
-
-
-def train_denoiser(model: BartForConditionalGeneration, texts, tokenizer, *, max_iters=500, seconds=None, batch_size=32,
-                   lr=1e-3, warmup=50, seed=0, mask_ratio=0.3, log=True, progress=None, **noise):
-    """Train to reconstruct texts from their infilled versions (AdamW, warmup + cosine), for
-    max_iters updates or `seconds` of wall clock, whichever ends first. Returns the history."""
-    from minigrad import optim
-    from minigrad.train import train_lm
-
-    rng = np.random.default_rng(seed)
-    texts = list(texts)
-    pad = special_ids(tokenizer)["pad"]
-
-    def get_batch(split):
-        pick = rng.integers(0, len(texts), size=batch_size)
-        input_ids, _, labels, _ = denoising_batch([texts[i] for i in pick], tokenizer, rng, mask_ratio, **noise)
-        return input_ids, labels
-
-    def loss_fn(m, x, y):  # the padding mask is where the input holds <pad>
-        return m(x, attention_mask=(x.numpy() != pad).astype(np.int64), labels=y)[1]
-
-    optimizer = optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    scheduler = optim.lr_scheduler.WarmupCosineLR(optimizer, warmup, max_iters, min_lr=lr / 10)
-    return train_lm(model, optimizer, get_batch, max_iters, seconds=seconds, scheduler=scheduler, grad_clip=1.0,
-                    loss_fn=loss_fn, log=log, desc="bart", progress_bar=progress)
-
-
-@mg.no_grad()
-def reconstruction_accuracy(model, texts, tokenizer, seed=1, mask_ratio=0.3, batch_size=64, **noise) -> dict:
-    """On texts corrupted with a fixed seed: exact match of the greedy reconstruction, and the
-    teacher-forced token accuracy over all target tokens and over the infilled ones only."""
-    rng = np.random.default_rng(seed)
-    model.eval()
-    exact = tokens = token_hits = span_tokens = span_hits = 0
-    examples = []
-    for i in range(0, len(texts), batch_size):
-        chunk = texts[i:i + batch_size]
-        input_ids, attention_mask, labels, span_target = denoising_batch(chunk, tokenizer, rng, mask_ratio, **noise)
-        logits, _ = model(input_ids, attention_mask=attention_mask, labels=labels)
-        pred = logits.numpy().argmax(-1)
-        real = labels != IGNORE_INDEX
-        tokens += int(real.sum())
-        token_hits += int(((pred == labels) & real).sum())
-        span_tokens += int(span_target.sum())
-        span_hits += int(((pred == labels) & span_target).sum())
-        generated = model.generate(input_ids, attention_mask, max_new_tokens=labels.shape[1])
-        for r, text in enumerate(chunk):
-            guess = decode_chars(generated[r, 1:], tokenizer)
-            exact += guess == text
-            if len(examples) < 8:
-                examples.append({"corrupted": decode_chars(input_ids[r], tokenizer), "reconstruction": guess,
-                                 "original": text})
-    return {"exact_match": exact / len(texts), "token_accuracy": token_hits / tokens,
-            "infilled_token_accuracy": span_hits / max(span_tokens, 1), "examples": examples}
-
-
-def decode_chars(ids, tokenizer) -> str:
-    """Ids -> text, dropping <s>/<pad>, stopping at </s>, writing masks as '_'."""
-    sp = special_ids(tokenizer)
-    out = []
-    for i in np.asarray(ids).tolist():
-        if i == sp["eos"]:
-            break
-        if i in (sp["bos"], sp["pad"]):
-            continue
-        out.append("_" if i == sp["mask"] else tokenizer.itos[i])
-    return "".join(out)

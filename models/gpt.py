@@ -14,14 +14,13 @@ as `Conv1D` with weights (in, out), the transpose of a Linear's; from_hf transpo
     logits, _ = model(idx)                        # (B, 1, V): only the last position
     out = model.generate(idx, 100, temperature=0.8, top_k=40)
 
-`train_char_gpt` reproduces nanoGPT's CPU recipe on tiny Shakespeare (see TrainConfig).
+`minigrad train gpt --size small` (tutorials/recipes/char_lm.py) is nanoGPT's CPU recipe on tiny Shakespeare.
 """
 from __future__ import annotations
 
 import json
 import math
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -387,112 +386,3 @@ def shakespeare_char_config(vocab_size=65, **overrides) -> GPTConfig:
     return GPTConfig(**base)
 
 
-@dataclass
-class TrainConfig:
-    """nanoGPT's config/train_shakespeare_char.py with its README's CPU overrides."""
-    max_iters: int = 2000
-    seconds: float | None = None       # stop after this much wall clock if max_iters take longer
-    batch_size: int = 12
-    learning_rate: float = 1e-3
-    min_lr: float = 1e-4
-    warmup_iters: int = 100
-    lr_decay_iters: int = 2000
-    weight_decay: float = 0.1
-    betas: tuple = (0.9, 0.99)
-    grad_clip: float = 1.0
-    eval_interval: int = 250
-    eval_iters: int = 20               # nanoGPT's CPU command; noisy, hence final_eval_iters
-    final_eval_iters: int = 200        # a steadier estimate at the end
-    train_fraction: float = 0.9
-    seed: int = 1337
-
-
-def train_char_gpt(text, config: GPTConfig | None = None, train_config: TrainConfig | None = None,
-                   progress=True, tokenizer=None, log=True):
-    """Train a character-level GPT on `text` (90/10 split, nanoGPT's recipe by default).
-
-    Returns (model, history): the train_lm history plus `final_train_loss`/`final_val_loss`
-    (over final_eval_iters batches), `tokenizer` (CharTokenizer(text) unless given), `config`.
-    config.vocab_size is set from the tokenizer."""
-    from minigrad.data import CharTokenizer, get_batch, train_val_split
-    from minigrad.optim.lr_scheduler import WarmupCosineLR
-    from minigrad.train import estimate_loss, train_lm
-
-    tc = train_config or TrainConfig()
-    tok = tokenizer or CharTokenizer(text)
-    config = replace(config or shakespeare_char_config(), vocab_size=tok.vocab_size)
-    data = np.asarray(tok.encode(text), dtype=np.int64)
-    train_data, val_data = train_val_split(data, tc.train_fraction)
-    mg.manual_seed(tc.seed)
-    rng = np.random.default_rng(tc.seed)
-
-    def batch(split):
-        return get_batch(train_data if split == "train" else val_data, config.block_size, tc.batch_size, rng)
-
-    def loss_fn(model, x, y):
-        return model(x, y)[1]
-
-    model = GPT(config)
-    optimizer = model.configure_optimizers(tc.weight_decay, tc.learning_rate, tuple(tc.betas))
-    scheduler = WarmupCosineLR(optimizer, tc.warmup_iters, tc.lr_decay_iters, min_lr=tc.min_lr)
-    t0 = time.perf_counter()
-    history = train_lm(model, optimizer, batch, tc.max_iters, seconds=tc.seconds, scheduler=scheduler,
-                       grad_clip=tc.grad_clip, eval_interval=tc.eval_interval, eval_iters=tc.eval_iters,
-                       loss_fn=loss_fn, log=log, desc="gpt", progress_bar=progress)
-    train_time = time.perf_counter() - t0
-    final = estimate_loss(model, batch, tc.final_eval_iters, loss_fn=loss_fn)
-    history.update(final_train_loss=final["train"], final_val_loss=final["val"], train_time=train_time,
-                   tokenizer=tok, config=asdict(config), train_config=asdict(tc))
-    return model, history
-
-
-def sample_text(model, tokenizer, prompt="\n", max_new_tokens=500, temperature=0.8, top_k=200, top_p=None,
-                seed=0):
-    idx = np.asarray([tokenizer.encode(prompt)], dtype=np.int64)
-    out = model.generate(idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                         generator=mg.Generator(seed))
-    return tokenizer.decode(out.numpy()[0].tolist())
-
-
-def main(argv=None):
-    """python -m models.gpt --data tinyshakespeare.txt [--max_iters N --n_layer ... --out ckpt.safetensors]"""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Train a character-level GPT (nanoGPT's CPU recipe by default)")
-    parser.add_argument("--data", default="tinyshakespeare", help="a text file, or a corpus name in $MINIGRAD_DATA")
-    parser.add_argument("--out", default=None, help="save the weights here (safetensors)")
-    parser.add_argument("--samples", type=int, default=500, help="characters to sample at the end")
-    for name, value in asdict(shakespeare_char_config()).items():
-        if name not in ("vocab_size", "tie_word_embeddings", "n_inner"):
-            parser.add_argument(f"--{name}", type=type(value) if not isinstance(value, bool) else _bool, default=value)
-    for name, value in asdict(TrainConfig()).items():
-        if name != "betas":
-            parser.add_argument(f"--{name}", type=type(value), default=value)
-    args = vars(parser.parse_args(argv))
-    from minigrad.data import load_text
-
-    text = load_text(args.pop("data"))
-    out, n_samples = args.pop("out"), args.pop("samples")
-    model_keys = set(asdict(shakespeare_char_config()))
-    config = shakespeare_char_config(**{k: v for k, v in args.items() if k in model_keys})
-    tc = TrainConfig(**{k: v for k, v in args.items() if k not in model_keys})
-    print(f"config: {config}\ntrain: {tc}", flush=True)
-    model, history = train_char_gpt(text, config, tc, progress=True)
-    print(f"parameters: {model.get_num_params() / 1e6:.3f}M (non-embedding)")
-    print(f"final: train loss {history['final_train_loss']:.4f}, val loss {history['final_val_loss']:.4f} "
-          f"({tc.final_eval_iters} batches); training {history['train_time']:.0f} s, "
-          f"{history['tokens_per_s']:.0f} tokens/s", flush=True)
-    if out:
-        mgio.save(model.state_dict(), out, metadata={"config": json.dumps(asdict(config))})
-    if n_samples:
-        print("---- sample ----")
-        print(sample_text(model, history["tokenizer"], max_new_tokens=n_samples))
-    return model, history
-
-
-def _bool(s):
-    return str(s).lower() in ("1", "true", "yes")
-
-
-if __name__ == "__main__":
-    main()

@@ -25,9 +25,8 @@ Decoding: `greedy` (argmax at every step) and `beam_search` (the `beam_size` bes
 translations by total log-probability, finished ones set aside, the winner chosen by
 log-probability / length**alpha). Both run a whole batch of sentences at once.
 
-`evaluate` gives exact-match and token accuracy by source-length bucket; `python -m
-models.seq2seq` trains the three models on the synthetic task (minigrad.data.translation) and
-prints the table.
+tutorials/recipes/seq2seq.py trains the three models on the synthetic task (minigrad.data.translation)
+and its `evaluate` gives exact-match and token accuracy by source-length bucket (lesson 5's table).
 
 Measured on the synthetic task (TranslationTask(seed=0, lexicon_fraction=0.25): 119 source and
 201 target tokens; 20,000 training pairs, 1,000 test pairs, source lengths 5-40), one layer,
@@ -49,19 +48,15 @@ both fall to zero exact matches beyond ~20 tokens, while attention keeps 85 % ex
 """
 from __future__ import annotations
 
-import argparse
 import math
-import time
 
 import numpy as np
 
 import minigrad as mg
-from minigrad import nn, optim
+from minigrad import nn
 from minigrad.autograd import Function
 from minigrad.backend import to_numpy, xp_of
 from minigrad.nn import functional as F
-from minigrad.ops._util import const
-from minigrad.train import Budget
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2  # the translation task's special ids
 
@@ -253,7 +248,7 @@ class Seq2Seq(nn.Module):
             raise ValueError(f"Seq2Seq.encode: src must be (batch, time) with one length per row, got src "
                              f"{tuple(src.shape)} and lengths {tuple(lengths.shape)}")
         if self.reverse_source:
-            src = const(reverse_within_lengths(src.data, lengths.data))
+            src = mg.as_tensor(reverse_within_lengths(src.data, lengths.data))
         annotations, (h_n, c_n) = self.encoder(self.src_embed(src), lengths=lengths)
         if not self.attention:
             return None, (h_n, c_n)
@@ -261,7 +256,7 @@ class Seq2Seq(nn.Module):
         backward_final = h_n.reshape(self.num_layers, 2, *h_n.shape[1:])[:, 1]
         s0 = self.init_state(backward_final).tanh()
         xp = src.xp
-        mask = const(xp.arange(src.shape[1])[None, :] < lengths.data[:, None])  # on the device, like the scores
+        mask = mg.as_tensor(xp.arange(src.shape[1])[None, :] < lengths.data[:, None])  # on the device, like the scores
         keys = Contiguous.apply(annotations)  # read at every decoder step: lay it out once
         memory = {"keys": keys, "projected": self.attn.project_keys(keys), "mask": mask}
         return memory, (s0, mg.zeros_like(s0))
@@ -367,100 +362,6 @@ def cat_last(a, b):
     return mg.cat([a, b], dim=-1)
 
 
-# -- evaluation --------------------------------------------------------------------------------------
-def evaluate(model, task, pairs, batch_size=200, decoder="greedy", beam_size=5):
-    """Exact-match and token accuracy by source-length bucket (and "all").
-
-    Token accuracy: the share of reference positions where the output has the same token at the
-    same position (a too-short or too-long output loses the positions it misses or shifts)."""
-    from minigrad.data.translation import length_bucket, length_buckets
-
-    stats = {}
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start:start + batch_size]
-        batch = next(task.batches(chunk, len(chunk)))
-        if decoder == "greedy":
-            hyps = model.greedy(batch.src, batch.src_lengths)
-        else:
-            hyps = model.beam_search(batch.src, batch.src_lengths, beam_size=beam_size)
-        for (src, tgt), hyp in zip(chunk, hyps):
-            ref = task.encode_tgt(tgt).tolist()
-            same = sum(1 for a, b in zip(hyp, ref) if a == b)
-            for key in (length_bucket(len(src)), "all"):
-                s = stats.setdefault(key, [0, 0, 0, 0])
-                s[0] += hyp == ref
-                s[1] += 1
-                s[2] += same
-                s[3] += len(ref)
-    rows = []
-    for key in [k for k in length_buckets() if k in stats] + ["all"]:
-        exact, n, same, ref_tokens = stats[key]
-        rows.append({"source length": key, "sentences": n, "exact match": exact / n, "token accuracy": same / ref_tokens})
-    return rows
-
-
-@mg.no_grad()
-def dataset_loss(model, task, pairs, batch_size=200):
-    """Mean nats per target token (teacher forcing) over pairs."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for batch in task.batches(pairs, batch_size):
-        logits = model(batch.src, batch.src_lengths, batch.tgt_in)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                 mg.as_tensor(batch.tgt_out.reshape(-1), device=logits.device),
-                                 ignore_index=PAD_ID, reduction="sum").item()
-        count += int((batch.tgt_out != PAD_ID).sum())
-    model.train(was_training)
-    return total / count
-
-
-# -- training ----------------------------------------------------------------------------------------
-def bucketed_batches(task, pairs, batch_size, rng, pool=50):
-    """Endless batches of similar source lengths (less padding): shuffle, cut into pools of
-    pool * batch_size pairs, sort each pool by length, cut into batches, shuffle the batches."""
-    while True:
-        order = rng.permutation(len(pairs))
-        for start in range(0, len(order), pool * batch_size):
-            chunk = sorted((pairs[i] for i in order[start:start + pool * batch_size]), key=lambda p: len(p[0]))
-            batches = list(task.batches(chunk, batch_size))
-            for i in rng.permutation(len(batches)):
-                yield batches[i]
-
-
-def train(model, task, pairs, steps=None, seconds=None, batch_size=64, lr=2e-3, grad_clip=1.0, seed=0,
-          log_every=0, log=print, desc="train"):
-    """Adam with cosine decay to lr/10 over `steps` updates, or until `seconds` are up if that
-    comes first (the decay then follows the share of the time spent); returns stats. A progress
-    bar (minigrad.train.Budget, named `desc`) shows the step, the loss and the time left."""
-    budget = Budget(steps, seconds, desc=desc)
-    horizon = steps or 1000
-    opt = optim.Adam(model.parameters(), lr=lr)
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=horizon, eta_min=lr / 10)
-    batches = bucketed_batches(task, pairs, batch_size, np.random.default_rng(seed))
-    model.train()
-    cpu0 = time.process_time()
-    losses, sentences = [], 0
-    while budget.running():
-        batch = next(batches)
-        loss = model.loss(batch)
-        opt.zero_grad()
-        loss.backward()
-        if grad_clip:
-            optim.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        losses.append(loss.item())
-        sentences += len(batch.src)
-        budget.tick(losses[-1])
-        budget.schedule(sched, horizon)   # epoch = the update count, or the share of the time spent
-        if log_every and log and budget.step % log_every == 0:
-            line = f"step {budget.step}: loss {np.mean(losses[-log_every:]):.4f} ({budget.elapsed:.0f} s)"
-            budget.write(line) if log is print else log(line)   # above the bar, not through it
-    budget.close()
-    return {"steps": budget.step, "seconds": budget.elapsed, "cpu seconds": time.process_time() - cpu0,
-            "sentences": sentences, "losses": losses}
-
-
 VARIANTS = {
     "plain": dict(attention=False, reverse_source=False),
     "reversed": dict(attention=False, reverse_source=True),
@@ -472,40 +373,3 @@ def make_model(task, variant, **kwargs):
     return Seq2Seq(len(task.src_vocab), len(task.tgt_vocab), **VARIANTS[variant], **kwargs)
 
 
-def main(argv=None):
-    from minigrad.data.translation import TranslationTask
-
-    parser = argparse.ArgumentParser(description="Train plain / reversed / attention seq2seq on the synthetic task.")
-    parser.add_argument("--variants", default="plain,reversed,attention")
-    parser.add_argument("--train", type=int, default=20000)
-    parser.add_argument("--test", type=int, default=1000)
-    parser.add_argument("--lexicon", type=float, default=0.25, help="lexicon_fraction of the task")
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=1)
-    parser.add_argument("--attn", type=int, default=64, help="attention size (v's length)")
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--beam", type=int, default=0, help="also decode with a beam of this size")
-    args = parser.parse_args(argv)
-    task = TranslationTask(seed=0, lexicon_fraction=args.lexicon)
-    data = task.splits(args.train, 200, args.test)
-    for variant in args.variants.split(","):
-        mg.manual_seed(0)
-        model = make_model(task, variant, hidden_size=args.hidden, num_layers=args.layers, attn_size=args.attn)
-        stats = train(model, task, data["train"], steps=args.steps, lr=args.lr,
-                      seconds=None if args.steps else args.minutes * 60, log_every=100)
-        print(f"\n{variant}: {model.num_parameters():,} parameters, {stats['steps']} steps, "
-              f"{stats['sentences']:,} sentences, {stats['seconds']:.0f} s ({stats['cpu seconds']:.0f} s CPU), "
-              f"test loss {dataset_loss(model, task, data['test']):.4f} nats/token")
-        decoders = ["greedy"] + (["beam"] if args.beam else [])
-        for decoder in decoders:
-            rows = evaluate(model, task, data["test"], decoder=decoder, beam_size=args.beam or 5)
-            print(f"{decoder}:")
-            for r in rows:
-                print(f"  {r['source length']:>6}  n={r['sentences']:4d}  exact {r['exact match']:.3f}  "
-                      f"token {r['token accuracy']:.3f}")
-
-
-if __name__ == "__main__":
-    main()

@@ -6,22 +6,22 @@
 
 No recurrence: a target token reaches any source token in one attention step, so accuracy
 should not fall with sentence length the way an RNN encoder-decoder's does (lesson 5's table;
-`evaluate_by_length` makes this model's row with the task's own length buckets).
+tutorials/recipes/transformer.py's `evaluate_by_length` makes this model's row).
 
 Training follows the paper in small: Adam(0.9, 0.98, 1e-9), the warm-up then inverse-square-root
 learning rate, label smoothing 0.1, dropout 0.1. Decoding is greedy with a KV cache: the
 encoder runs once, and each step feeds the decoder only the newest token.
 
+    from minigrad_tutorials.recipes.transformer import TrainConfig, evaluate_by_length, train_transformer
     task = TranslationTask(seed=0)
     data = task.splits(20000, 500, 1000)
     model, history = train_transformer(task, data["train"], Seq2SeqConfig(), TrainConfig())
-    rows = evaluate_by_length(model, task, data["test"])    # models.seq2seq.evaluate's rows
+    rows = evaluate_by_length(model, task, data["test"])    # recipes.seq2seq.evaluate's rows
 """
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,10 +31,7 @@ from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID
 from minigrad.backend import to_numpy
 from minigrad.nn import functional as F
 from minigrad.ops._util import const
-from minigrad.optim import Adam, clip_grad_norm_
-from minigrad.optim.lr_scheduler import LambdaLR
-from models.seq2seq import BeamSearch
-from minigrad.train import Budget
+from minigrad_models.seq2seq import BeamSearch
 
 
 @dataclass
@@ -136,7 +133,7 @@ class TransformerSeq2Seq(nn.Module):
             self.train(was_training)
 
     def greedy(self, src, src_lengths=None, max_len=None):
-        """Lists of target ids without <eos>: models.seq2seq's decoding interface, so that its
+        """Lists of target ids without <eos>: minigrad_models.seq2seq's decoding interface, so that its
         `evaluate` scores this model the way it scores the recurrent ones."""
         ids = self.greedy_decode(src, max_len)
         out = []
@@ -147,8 +144,8 @@ class TransformerSeq2Seq(nn.Module):
 
     @mg.no_grad()
     def beam_search(self, src, src_lengths=None, beam_size=5, max_len=None, alpha=0.6, use_cache=True):
-        """The best of `beam_size` hypotheses per row by log P / length**alpha, as models.seq2seq's
-        beam search scores them (lists of ids without <eos>; see models.seq2seq.BeamSearch). The
+        """The best of `beam_size` hypotheses per row by log P / length**alpha, as minigrad_models.seq2seq's
+        beam search scores them (lists of ids without <eos>; see minigrad_models.seq2seq.BeamSearch). The
         decoder's KV cache follows the surviving hypotheses (KVCache.reorder); use_cache=False
         re-reads each prefix instead."""
         src = self._ids(src)
@@ -183,171 +180,3 @@ class TransformerSeq2Seq(nn.Module):
             self.train(was_training)
 
 
-# -- training --------------------------------------------------------------------------------------
-@dataclass
-class TrainConfig:
-    steps: int = 3000
-    seconds: float | None = None       # stop after this much wall clock if `steps` take longer
-    batch_size: int = 64
-    lr_scale: float = 1.0              # the paper's lr = scale * d^-0.5 * min(step^-0.5, step * warmup^-1.5)
-    warmup: int = 400
-    label_smoothing: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 0
-    log_every: int = 250
-
-
-def noam_lr(step, d_model, warmup, scale=1.0):
-    """Vaswani et al.'s schedule: a linear warm-up, then decay with 1/sqrt(step). step counts from 1."""
-    step = max(step, 1)
-    return scale * d_model ** -0.5 * min(step ** -0.5, step * warmup ** -1.5)
-
-
-def length_sorted_batches(task, pairs, batch_size, rng, pool=50):
-    """Batches of similar source lengths (less padding, so faster), in random order: shuffle,
-    sort each pool of `pool` batches by length, cut it into batches, shuffle the batches."""
-    order = rng.permutation(len(pairs))
-    chunks = []
-    for start in range(0, len(order), batch_size * pool):
-        chunk = sorted(order[start:start + batch_size * pool], key=lambda i: len(pairs[i][0]))
-        chunks += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    for j in rng.permutation(len(chunks)):
-        yield next(task.batches([pairs[i] for i in chunks[j]], batch_size))
-
-
-def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, train_config: TrainConfig | None = None,
-                      log=print, callback=None, desc="transformer"):
-    """Train on (source, target) token pairs; returns (model, history).
-    With train_config.seconds, training stops when the time is up, and the warm-up and decay
-    follow the share of the time spent (minigrad.train.Budget.schedule) instead of the step.
-    callback(step, model), if given, runs after every update (e.g. to evaluate on the way)."""
-    tc = train_config or TrainConfig()
-    mg.manual_seed(tc.seed)
-    rng = np.random.default_rng(tc.seed)
-    model = TransformerSeq2Seq.for_task(task, config)
-    d = model.config.d_model
-    opt = Adam(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9)
-    sched = LambdaLR(opt, lambda it: noam_lr(it + 1, d, tc.warmup, tc.lr_scale))
-    history = {"step": [], "loss": [], "lr": [], "tokens": 0, "sentences": 0, "train_time": 0.0}
-    budget = Budget(tc.steps, tc.seconds, desc=desc)
-    model.train()
-    while budget.running():
-        for batch in length_sorted_batches(task, train_pairs, tc.batch_size, rng):
-            logits = model(batch.src, batch.tgt_in)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), model._ids(batch.tgt_out.reshape(-1)),
-                                   ignore_index=PAD_ID, label_smoothing=tc.label_smoothing)
-            opt.zero_grad()
-            loss.backward()
-            clip_grad_norm_(model.parameters(), tc.grad_clip)
-            history["lr"].append(opt.param_groups[0]["lr"])
-            opt.step()
-            history["loss"].append(loss.item())
-            budget.tick(history["loss"][-1])
-            if tc.seconds is None:
-                sched.step()
-            else:
-                budget.schedule(sched, tc.steps)
-            step = budget.step
-            history["step"].append(step)
-            history["tokens"] += int((batch.tgt_out != PAD_ID).sum())
-            history["sentences"] += len(batch.src)
-            if log and (step % tc.log_every == 0 or not budget.running()):
-                recent = float(np.mean(history["loss"][-tc.log_every:]))
-                line = f"step {step}/{tc.steps}: loss {recent:.4f} ({budget.elapsed:.0f} s)"
-                budget.write(line) if log is print else log(line)
-            if callback is not None:
-                callback(step, model)
-            if not budget.running():
-                break
-    budget.close()
-    history["train_time"] = budget.elapsed
-    history["config"], history["train_config"] = asdict(model.config), asdict(tc)
-    return model, history
-
-
-# -- evaluation ----------------------------------------------------------------------------------------
-def dataset_loss(model, task, pairs, batch_size=200):
-    """Mean nats per target token with teacher forcing (no label smoothing), as
-    models.seq2seq.dataset_loss scores the recurrent models."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    with mg.no_grad():
-        for batch in task.batches(pairs, batch_size):
-            logits = model(batch.src, batch.tgt_in)
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), model._ids(batch.tgt_out.reshape(-1)),
-                                     ignore_index=PAD_ID, reduction="sum").item()
-            count += int((batch.tgt_out != PAD_ID).sum())
-    model.train(was_training)
-    return total / count
-
-
-def evaluate_by_length(model, task, pairs, batch_size=200):
-    """Exact-match and token accuracy by source-length bucket, exactly as lesson 5 scores the
-    recurrent models: models.seq2seq.evaluate (the task's length buckets, greedy decoding)."""
-    from models.seq2seq import evaluate
-
-    return evaluate(model, task, pairs, batch_size=batch_size, decoder="greedy")
-
-
-def main(argv=None):
-    """python -m models.transformer: train on lesson 5's task and data, print the by-length table
-    at the update counts in --eval_at (lesson 5 trains its recurrent models for 400)."""
-    import argparse
-    import json
-
-    from minigrad.data.translation import TranslationTask
-
-    p = argparse.ArgumentParser(description="Train the encoder-decoder Transformer on the translation task")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lexicon", type=float, default=0.25, help="lexicon_fraction (lesson 5 uses 0.25)")
-    p.add_argument("--n_train", type=int, default=20000)
-    p.add_argument("--n_test", type=int, default=1000)
-    p.add_argument("--eval_at", default="400", help="comma-separated update counts at which to score the test set")
-    p.add_argument("--out", default=None, help="save the final weights here (safetensors)")
-    for name, value in asdict(Seq2SeqConfig()).items():
-        if "vocab" not in name:
-            p.add_argument(f"--{name}", type=type(value) if not isinstance(value, bool) else _bool, default=value)
-    for name, value in asdict(TrainConfig()).items():
-        if name != "seed":
-            p.add_argument(f"--{name}", type=type(value), default=value)
-    a = vars(p.parse_args(argv))
-    task = TranslationTask(seed=a["seed"], lexicon_fraction=a["lexicon"])
-    data = task.splits(a["n_train"], 50, a["n_test"], max_len=40)  # lesson 5's split
-    cfg = Seq2SeqConfig(**{k: a[k] for k in asdict(Seq2SeqConfig()) if k in a})
-    eval_at = sorted(int(s) for s in a["eval_at"].split(","))
-    tc = TrainConfig(seed=a["seed"], **{k: a[k] for k in asdict(TrainConfig()) if k in a and k != "seed"})
-    tc.steps = max(tc.steps, eval_at[-1])
-    print(f"{cfg}\n{tc}", flush=True)
-    start, scoring = time.process_time(), [0.0]
-    tables = {}
-
-    def score(step, model):
-        if step in eval_at:
-            t0 = time.process_time()
-            cpu = t0 - start - scoring[0]  # CPU seconds of training so far, scoring excluded
-            rows = evaluate_by_length(model, task, data["test"])
-            scoring[0] += time.process_time() - t0
-            tables[step] = rows
-            print(f"\nafter {step} updates ({cpu:.0f} CPU s of training):", flush=True)
-            for r in rows:
-                print(f"  {r['source length']:>6}  n={r['sentences']:4d}  exact {r['exact match']:.3f}  "
-                      f"token {r['token accuracy']:.3f}", flush=True)
-            print("json:", json.dumps({"step": step, "cpu_seconds": cpu, "rows": rows}), flush=True)
-
-    model, history = train_transformer(task, data["train"], cfg, tc, log=lambda s: print(s, flush=True),
-                                       callback=score)
-    print(f"trained {history['train_time']:.0f} s wall, {model.num_parameters():,} parameters", flush=True)
-    if a["out"]:
-        from minigrad import io
-
-        io.save(model.state_dict(), a["out"], metadata={"config": json.dumps(asdict(cfg))})
-    return model, history, tables
-
-
-def _bool(s):
-    return str(s).lower() in ("1", "true", "yes")
-
-
-if __name__ == "__main__":
-    main()

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import common  # noqa: E402
 import run  # noqa: E402
 
-from minigrad.cli import main  # noqa: E402
+from minigrad_tutorials.cli import main  # noqa: E402
 
 BENCHMARKS = {"op_overhead", "mlp_train", "lstm_train", "gpt_train", "gpt_generate", "optim_step"}
 

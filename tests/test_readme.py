@@ -28,7 +28,7 @@ def test_readme_main_command_uses_the_installed_console_script():
     main = [b for b in _bash_blocks(readme) if "minigrad tour" in b]
     assert main and main[0].startswith("pip install -e"), "the README should show install + `minigrad tour`"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["minigrad"] == "minigrad.cli:main"
+    assert project["scripts"]["minigrad"] == "minigrad_tutorials.cli:main"
     extra = re.search(r'\.\[(\w+)\]', main[0]).group(1)
     assert extra in project["optional-dependencies"]
 

@@ -1,9 +1,9 @@
 """numpy's BLAS threads: minigrad.set_num_threads / get_num_threads, and the rule the commands and
-lessons use to choose a count (minigrad.autothreads)."""
+lessons use to choose a count (minigrad_tutorials.autothreads)."""
 import pytest
 
 import minigrad as mg
-from minigrad import autothreads
+from minigrad_tutorials import autothreads
 
 threadpoolctl = pytest.importorskip("threadpoolctl", reason="changing BLAS threads at run time needs threadpoolctl")
 

@@ -40,7 +40,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.autograd import Function
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 
 lesson = Lesson("01_backprop", "Backprop from scratch: the chain rule by hand, by minigrad, and checked",
                 point="Backprop is the chain rule run backwards, one local derivative per op: minigrad's gradients "

@@ -31,8 +31,8 @@ import numpy as np
 
 from minigrad.data import builtin_names, builtin_text, train_val_split
 from minigrad.data.splits import makemore_split
-from minigrad.report import Lesson
-from models.ngram import NGramLM, tokenize_words
+from minigrad_tutorials.report import Lesson
+from minigrad_models.ngram import NGramLM, tokenize_words
 
 lesson = Lesson("02_ngrams", "n-grams: counting, MLE, perplexity, sampling",
                 point="Counting is a language model: normalised counts are its probabilities, and on held-out "

@@ -45,7 +45,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import viz
 from minigrad.nn import functional as F
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 
 lesson = Lesson("03_differentiable_lookup", "Differentiable lookup: one-hot matmul, softmax attention, a neural bigram",
                 point="A lookup by index cuts the graph; one_hot @ W and softmax attention carry the gradient back "

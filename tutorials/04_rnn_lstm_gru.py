@@ -41,9 +41,10 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.data import CharTokenizer, builtin_names, builtin_text, train_val_split
 from minigrad.data.splits import makemore_split
-from minigrad.report import Lesson
-from models import rnn_lm
-from models.ngram import NGramLM
+from minigrad_tutorials.report import Lesson
+from minigrad_models import rnn_lm
+from minigrad_models.ngram import NGramLM
+from minigrad_tutorials.recipes import char_lm
 
 lesson = Lesson("04_rnn_lstm_gru", "RNN, LSTM, GRU: character language models and gradients across time",
                 point="Gates let the gradient cross many steps: the gated cells (LSTM, GRU) beat the plain RNN as "
@@ -167,22 +168,22 @@ lesson.metric("GRU forms agree (r = 1)", differences[1]["max |PyTorch GRU - lect
 
 # %%
 tok_names = CharTokenizer(words, specials=["."])
-train_enc, dev_enc = rnn_lm.encode_names(train_words, tok_names), rnn_lm.encode_names(dev_words, tok_names)
+train_enc, dev_enc = char_lm.encode_names(train_words, tok_names), char_lm.encode_names(dev_words, tok_names)
 CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 names_rows, names_models, names_curves = {}, {}, {}
 budget = NAMES_BUDGET
 for cell_name in PACE_ORDER:
     mg.manual_seed(0)
     model = rnn_lm.CharRNN(tok_names.vocab_size, cell_name, EMBED, HIDDEN, dropout=DROPOUT_NAMES)
-    batches = rnn_lm.names_batches(train_enc, 64, np.random.default_rng(0))
-    stats = rnn_lm.train(model, batches, **budget, lr=5e-3, desc=f"{cell_name} on names")
+    batches = char_lm.names_batches(train_enc, 64, np.random.default_rng(0))
+    stats = char_lm.train(model, batches, **budget, lr=5e-3, desc=f"{cell_name} on names")
     budget = {"steps": stats["steps"], "seconds": None}   # the others: as many updates as the slowest got
     lesson.trained(f"{CELL_NAMES[cell_name]} on names", stats["steps"], stats["seconds"])
     names_models[cell_name], names_curves[cell_name] = model, stats["losses"]
     names_rows[cell_name] = {"model": CELL_NAMES[cell_name], "parameters": model.num_parameters(),
                              "steps": stats["steps"], "CPU seconds": round(stats["cpu seconds"], 1),
-                             "train loss": rnn_lm.names_loss(model, train_enc),
-                             "dev loss": rnn_lm.names_loss(model, dev_enc)}
+                             "train loss": char_lm.names_loss(model, train_enc),
+                             "dev loss": char_lm.names_loss(model, dev_enc)}
 names_rows = [names_rows[c] for c in CELL_NAMES]   # RNN, LSTM, GRU
 for n in (2, 5):
     kn = NGramLM(n, boundary=".").fit(train_words)
@@ -219,14 +220,14 @@ budget = TEXT_BUDGET
 for cell_name in PACE_ORDER:
     mg.manual_seed(0)
     model = rnn_lm.CharRNN(tok_text.vocab_size, cell_name, EMBED, HIDDEN)
-    batches = rnn_lm.stream_batches(train_ids, 32, 64, np.random.default_rng(0))
-    stats = rnn_lm.train(model, batches, **budget, lr=3e-3, stateful=True, desc=f"{cell_name} on text")
+    batches = char_lm.stream_batches(train_ids, 32, 64, np.random.default_rng(0))
+    stats = char_lm.train(model, batches, **budget, lr=3e-3, stateful=True, desc=f"{cell_name} on text")
     budget = {"steps": stats["steps"], "seconds": None}
     lesson.trained(f"{CELL_NAMES[cell_name]} on text", stats["steps"], stats["seconds"])
     text_models[cell_name], text_curves[cell_name] = model, stats["losses"]
     text_rows[cell_name] = {"model": CELL_NAMES[cell_name], "parameters": model.num_parameters(),
                             "steps": stats["steps"], "CPU seconds": round(stats["cpu seconds"], 1),
-                            "characters seen": stats["tokens"], "val loss": rnn_lm.stream_loss(model, val_ids)}
+                            "characters seen": stats["tokens"], "val loss": char_lm.stream_loss(model, val_ids)}
 text_models = {c: text_models[c] for c in CELL_NAMES}
 text_rows = [text_rows[c] for c in CELL_NAMES]
 for n in (5, 6):
@@ -275,7 +276,7 @@ LAGS = 80
 
 def lag_gradient_norms(embed, rnn, ids, batch=16):
     """Mean over windows of ||d (u . h_t) / d x_{t-k}|| for k = 0 .. LAGS-1 (t = the window's last step)."""
-    windows = rnn_lm.strands(ids, batch)[:, :LAGS]
+    windows = char_lm.strands(ids, batch)[:, :LAGS]
     x = embed(mg.tensor(windows)).detach().requires_grad_()
     out, _ = rnn(x)
     u = np.random.default_rng(0).standard_normal(out.shape[-1]).astype(np.float32)

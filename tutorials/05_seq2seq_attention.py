@@ -43,8 +43,10 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.data.translation import TranslationTask, length_buckets
-from minigrad.report import Lesson
-from models import seq2seq, transformer
+from minigrad_tutorials.report import Lesson
+from minigrad_models import seq2seq, transformer
+from minigrad_tutorials.recipes import seq2seq as seq2seq_recipe
+from minigrad_tutorials.recipes import transformer as transformer_recipe
 
 lesson = Lesson("05_seq2seq_attention", "seq2seq: source reversal and Bahdanau attention",
                 point="Attention holds up on long sentences where the plain encoder-decoder falls away, and reading "
@@ -104,13 +106,13 @@ for variant in ("attention", "plain", "reversed"):
     mg.manual_seed(0)
     model = seq2seq.make_model(task, variant, embed_dim=EMBED, hidden_size=HIDDEN, num_layers=LAYERS,
                                attn_size=ATTN)
-    stats = seq2seq.train(model, task, data["train"], **BUDGET, batch_size=BATCH, lr=3e-3, desc=variant)
+    stats = seq2seq_recipe.train(model, task, data["train"], **BUDGET, batch_size=BATCH, lr=3e-3, desc=variant)
     BUDGET = {"steps": stats["steps"], "seconds": None}   # the others: the same updates
     lesson.trained(f"{variant} seq2seq", stats["steps"], stats["seconds"])
     models[variant] = model
     rows_by_model[variant] = {"model": variant, "parameters": model.num_parameters(), "updates": stats["steps"],
                               "sentences": stats["sentences"], "CPU seconds": round(stats["cpu seconds"], 1),
-                              "test loss (nats/token)": seq2seq.dataset_loss(model, task, data["test"])}
+                              "test loss (nats/token)": seq2seq_recipe.dataset_loss(model, task, data["test"])}
 models = {v: models[v] for v in seq2seq.VARIANTS}   # plain, reversed, attention: the papers' order
 train_rows = [rows_by_model[v] for v in seq2seq.VARIANTS]
 STEPS = BUDGET["steps"]
@@ -130,14 +132,14 @@ if lesson.quick:
     lesson.say(f"The Transformer is trained with --full, not at the default budget: {TRANSFORMER_NOTE}.")
 else:
     t0 = time.process_time()
-    model, history = transformer.train_transformer(
+    model, history = transformer_recipe.train_transformer(
         task, data["train"], transformer.Seq2SeqConfig(**({"d_model": 32, "dim_feedforward": 64} if FAST else {})),
-        transformer.TrainConfig(steps=STEPS, batch_size=BATCH, warmup=min(400, STEPS)), log=None)
+        transformer_recipe.TrainConfig(steps=STEPS, batch_size=BATCH, warmup=min(400, STEPS)), log=None)
     lesson.trained("Transformer", STEPS, history["train_time"])
     models["transformer"] = model
     train_rows.append({"model": "transformer", "parameters": model.num_parameters(), "updates": STEPS,
                        "sentences": history["sentences"], "CPU seconds": round(time.process_time() - t0, 1),
-                       "test loss (nats/token)": transformer.dataset_loss(model, task, data["test"])})
+                       "test loss (nats/token)": transformer_recipe.dataset_loss(model, task, data["test"])})
 lesson.table(train_rows, "training", caption="Training: the same updates for each model; loss with teacher forcing.")
 
 # %% [markdown]
@@ -151,7 +153,7 @@ lesson.table(train_rows, "training", caption="Training: the same updates for eac
 # %%
 results = {}
 for variant, model in models.items():
-    results[variant] = seq2seq.evaluate(model, task, data["test"], decoder="greedy")
+    results[variant] = seq2seq_recipe.evaluate(model, task, data["test"], decoder="greedy")
 buckets = [b for b in length_buckets() if any(r["source length"] == b for r in results["plain"])]
 table = []
 for b in buckets + ["all"]:
@@ -202,7 +204,7 @@ lesson.point_shown(
 beam_rows = []
 for variant, model in models.items():
     t0 = time.perf_counter()
-    beam = seq2seq.evaluate(model, task, data["test"], decoder="beam", beam_size=BEAM)[-1]
+    beam = seq2seq_recipe.evaluate(model, task, data["test"], decoder="beam", beam_size=BEAM)[-1]
     beam_rows.append({"model": variant, "greedy exact": results[variant][-1]["exact match"],
                       f"beam {BEAM} exact": beam["exact match"], "greedy token": results[variant][-1]["token accuracy"],
                       f"beam {BEAM} token": beam["token accuracy"], "beam seconds": round(time.perf_counter() - t0, 1)})

@@ -37,9 +37,9 @@ import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import nn
 from minigrad.nn.transformer import sinusoidal_positions
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 from minigrad.train import Budget
-from models.gpt import GPT, GPTConfig
+from minigrad_models.gpt import GPT, GPTConfig
 
 lesson = Lesson("06_transformer", "The Transformer: self-attention, heads, causal masks, positions",
                 point="Attention is a soft lookup that hardens as its scores sharpen; trained to copy a string, "

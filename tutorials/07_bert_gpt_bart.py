@@ -40,10 +40,13 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.data import builtin_text, find_minilm_dir
-from minigrad.report import Lesson
-from models import bart as B
-from models import bert as BE
-from models.gpt import TrainConfig, sample_text, shakespeare_char_config, train_char_gpt
+from minigrad_tutorials.report import Lesson
+from minigrad_models import bart as B
+from minigrad_models import bert as BE
+from minigrad_models.gpt import shakespeare_char_config
+from minigrad_tutorials.recipes import bart as bart_recipe
+from minigrad_tutorials.recipes import bert as bert_recipe
+from minigrad_tutorials.recipes.char_lm import TrainConfig, sample_text, train_char_gpt
 
 lesson = Lesson("07_bert_gpt_bart", "BERT, GPT, BART: masked, causal, denoising; loading real weights",
                 point="One architecture, three objectives: the mask decides what a position may read, the objective "
@@ -76,8 +79,8 @@ def cpu_seconds(start):
 
 # %%
 corpus = builtin_text(200_000 if fast else 600_000)
-sentences = BE.split_sentences(corpus)
-words_tok = BE.word_tokenizer(corpus)
+sentences = bert_recipe.split_sentences(corpus)
+words_tok = bert_recipe.word_tokenizer(corpus)
 example = next(s for s in sentences if 9 <= len(words_tok.tokenize(s)) <= 11)
 words = words_tok.tokenize(example)
 ids = np.asarray(words_tok.convert_tokens_to_ids(words))
@@ -176,20 +179,20 @@ lesson.say("GPT sample:\n" + gpt_sample)
 
 # %%
 n_val = len(sentences) // 10
-train_rows = BE.pack_sentences(sentences[n_val:], words_tok, 32)
-val_rows = BE.pack_sentences(sentences[:n_val], words_tok, 32)
+train_rows = bert_recipe.pack_sentences(sentences[n_val:], words_tok, 32)
+val_rows = bert_recipe.pack_sentences(sentences[:n_val], words_tok, 32)
 size = dict(hidden_size=32, num_hidden_layers=1, intermediate_size=64) if fast else \
     dict(hidden_size=64, num_hidden_layers=2, intermediate_size=256)
 bert_config = BE.BertConfig(vocab_size=words_tok.vocab_size, num_attention_heads=4, max_position_embeddings=32,
                             hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **size)
 mlm = BE.BertForMaskedLM(bert_config)
-mlm_before = BE.mlm_accuracy(mlm, val_rows[:256], words_tok)
+mlm_before = bert_recipe.mlm_accuracy(mlm, val_rows[:256], words_tok)
 t0 = time.process_time()
-mlm_history = BE.pretrain_mlm(mlm, train_rows, words_tok, max_iters=MLM_BUDGET["steps"],
+mlm_history = bert_recipe.pretrain_mlm(mlm, train_rows, words_tok, max_iters=MLM_BUDGET["steps"],
                               seconds=MLM_BUDGET["seconds"], batch_size=32, lr=2e-3, warmup=3 if fast else 100,
                               log=False)
 lesson.trained("BERT masked-LM pre-training", mlm_history["steps"], mlm_history["wall_time"])
-mlm_loss, mlm_acc = BE.mlm_accuracy(mlm, val_rows[:512], words_tok)
+mlm_loss, mlm_acc = bert_recipe.mlm_accuracy(mlm, val_rows[:512], words_tok)
 lesson.metric("BERT MLM: vocabulary", words_tok.vocab_size)
 lesson.metric("BERT MLM: ln(V), the loss of a uniform guess", round(float(np.log(words_tok.vocab_size)), 3))
 lesson.metric("BERT MLM: held-out loss before training", round(mlm_before[0], 3))
@@ -242,8 +245,8 @@ lesson.table(blank_rows, "fill_in_the_blank", caption="BERT fills in held-out se
 # twice with the same recipe: from the masked-LM weights above, and from scratch.
 
 # %%
-more = BE.split_sentences(builtin_text(150_000 if fast else 2_000_000, seed=1))
-task = BE.word_order_task(more, words_tok, seed=0, adjacent=True)
+more = bert_recipe.split_sentences(builtin_text(150_000 if fast else 2_000_000, seed=1))
+task = bert_recipe.word_order_task(more, words_tok, seed=0, adjacent=True)
 n_test = 200 if fast else 1000
 train_x, train_y = task.ids[:-n_test], task.labels[:-n_test]
 test_x, test_y = task.ids[-n_test:], task.labels[-n_test:]
@@ -251,7 +254,7 @@ lesson.table([{"label": int(task.labels[i]), "sentence": " ".join(task.words[i])
              "word_order_examples", caption="1 = original order, 0 = two adjacent words swapped.")
 lesson.metric("word order: training examples", len(train_y))
 lesson.metric("word order: bag-of-words accuracy", round(
-    BE.bag_of_words_accuracy(train_x, train_y, test_x, test_y, words_tok.vocab_size), 3))
+    bert_recipe.bag_of_words_accuracy(train_x, train_y, test_x, test_y, words_tok.vocab_size), 3))
 word_order = {}
 budget = FINETUNE_BUDGET
 for start in ("MLM weights", "scratch"):
@@ -260,11 +263,11 @@ for start in ("MLM weights", "scratch"):
     if start == "MLM weights":
         classifier.load_encoder(mlm)
     t0 = time.process_time()
-    tuned = BE.finetune_classifier(classifier, train_x, train_y, words_tok.pad_token_id, **{
+    tuned = bert_recipe.finetune_classifier(classifier, train_x, train_y, words_tok.pad_token_id, **{
         "max_iters": budget["steps"], "seconds": budget["seconds"]}, lr=1e-3, warmup=2 if fast else 20, log=False)
     budget = {"steps": tuned["steps"], "seconds": None}   # the second start gets the same updates as the first
     lesson.trained(f"fine-tuning from {start}", tuned["steps"], tuned["wall_time"])
-    word_order[start] = BE.classification_accuracy(classifier, test_x, test_y, words_tok.pad_token_id)
+    word_order[start] = bert_recipe.classification_accuracy(classifier, test_x, test_y, words_tok.pad_token_id)
     lesson.metric(f"word order: BERT accuracy from {start}", round(word_order[start], 3),
                   note="" if lesson.full else "the full budget (2000 + 2000 updates) measured 0.687 and 0.876 in two "
                   "runs from MLM weights, 0.59 / 0.61 from scratch (README)")
@@ -327,19 +330,19 @@ else:
 
 # %%
 short = [s for s in sentences if len(s) <= 60]
-char_tok = B.char_tokenizer(corpus)
+char_tok = bart_recipe.char_tokenizer(corpus)
 bart_val, bart_train = short[:200], short[200:]
 bart_size = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=64, decoder_ffn_dim=64) if fast \
     else dict(d_model=64, encoder_layers=2, decoder_layers=2, encoder_ffn_dim=256, decoder_ffn_dim=256)
 bart_model = B.BART(B.BartConfig(vocab_size=char_tok.vocab_size, encoder_attention_heads=4,
                                  decoder_attention_heads=4, max_position_embeddings=72, dropout=0.1, **bart_size))
 t0 = time.process_time()
-bart_history = B.train_denoiser(bart_model, bart_train, char_tok, max_iters=BART_BUDGET["steps"],
+bart_history = bart_recipe.train_denoiser(bart_model, bart_train, char_tok, max_iters=BART_BUDGET["steps"],
                                 seconds=BART_BUDGET["seconds"], batch_size=32, lr=2e-3, warmup=3 if fast else 150,
                                 mask_ratio=(0.1, 0.4), log=False)
 lesson.trained("BART denoiser", bart_history["steps"], bart_history["wall_time"])
 lesson.metric("BART: training CPU seconds", cpu_seconds(t0))
-scores = B.reconstruction_accuracy(bart_model, bart_val[:64] if fast else bart_val, char_tok)
+scores = bart_recipe.reconstruction_accuracy(bart_model, bart_val[:64] if fast else bart_val, char_tok)
 lesson.metric("BART: first/last training loss", f"{np.mean(bart_history['loss'][:5]):.3f} -> "
               f"{np.mean(bart_history['loss'][-20:]):.3f}")
 for key in ("exact_match", "token_accuracy", "infilled_token_accuracy"):
@@ -348,7 +351,7 @@ for key in ("exact_match", "token_accuracy", "infilled_token_accuracy"):
                   else "")
 lesson.table(scores["examples"][:6], "bart_examples", caption="Held-out sentences: corrupted (_ = one mask), "
              "BART's greedy reconstruction, and the original.")
-lighter = B.reconstruction_accuracy(bart_model, bart_val[:64] if fast else bart_val, char_tok, mask_ratio=0.15)
+lighter = bart_recipe.reconstruction_accuracy(bart_model, bart_val[:64] if fast else bart_val, char_tok, mask_ratio=0.15)
 for key in ("exact_match", "token_accuracy", "infilled_token_accuracy"):
     lesson.metric(f"BART at 15% noise: {key.replace('_', ' ')}", round(lighter[key], 3))
 

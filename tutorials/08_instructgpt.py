@@ -32,7 +32,7 @@
 #
 # ## The toy world, and why it is built this way
 #
-# `models.instructgpt.task` holds four families of instructions, all short enough for a
+# `minigrad_models.instructgpt.task` holds four families of instructions, all short enough for a
 # 64-character context:
 #
 # - **tasks** with checkable answers: "reverse cat" -> "tac", "repeat cat 3 times", "count words
@@ -53,7 +53,7 @@
 # are noisy and inconsistent where a guideline is needed (truthfulness, harmlessness), and they
 # never rank two acceptable answers. Imitation (SFT) can only reproduce the writers' mixture.
 #
-# The **labeler** (`models.instructgpt.labeler`) is a hidden scoring rule: correctness first
+# The **labeler** (`minigrad_models.instructgpt.labeler`) is a hidden scoring rule: correctness first
 # (truthful and harmless answers count as the correct ones), then politeness where asked, then
 # penalties for insults, run-on or padded answers and made-up content. It also answers the
 # table's yes/no questions: does this reply insult, is it truthful, does it invent content, could
@@ -79,14 +79,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from minigrad.report import Lesson
-from minigrad.seeds import estimate, start_seeds, summarize
-from models.instructgpt import judge
-from models.instructgpt.evaluate import BETTER, COLUMNS, HABITS, PAPER, evaluation_prompts, habits
-from models.instructgpt.pipeline import (HELDOUT_COLUMNS, RM_ACCURACIES, RLHFConfig, RLHFRun, plot_curves,
+from minigrad_tutorials.report import Lesson
+from minigrad_tutorials.seeds import estimate, start_seeds, summarize
+from minigrad_models.instructgpt import judge
+from minigrad_models.instructgpt.evaluate import BETTER, COLUMNS, HABITS, PAPER, evaluation_prompts, habits
+from minigrad_models.instructgpt.pipeline import (HELDOUT_COLUMNS, RM_ACCURACIES, RLHFConfig, RLHFRun, plot_curves,
                                          run_seed, seed_metrics, table_over_seeds)
-from models.instructgpt.sampling import sample_responses
-from models.instructgpt.task import WRITERS
+from minigrad_models.instructgpt.sampling import sample_responses
+from minigrad_models.instructgpt.task import WRITERS
 
 lesson = Lesson("08_instructgpt", "InstructGPT: SFT, a reward model from comparisons, PPO (and DPO)",
                 point="Supervised fine-tuning turns a model that only continues text into one that answers; a reward "
@@ -95,7 +95,7 @@ lesson = Lesson("08_instructgpt", "InstructGPT: SFT, a reward model from compari
 config = lesson.pick(fast=RLHFConfig.fast(), quick=RLHFConfig.quick(), full=RLHFConfig.full())
 SEEDS = list(range(config.seeds))
 # seed 0 runs here, step by step, so that we can look at its models; the other seeds run the same
-# pipeline at the same time in other processes (minigrad.seeds), for the table over seeds
+# pipeline at the same time in other processes (minigrad_tutorials.seeds), for the table over seeds
 others = start_seeds(run_seed, SEEDS[1:], workers=min(len(SEEDS) - 1, os.cpu_count() or 1),
                      budget=lesson.budget) if len(SEEDS) > 1 else None
 run = RLHFRun(config, seed=SEEDS[0])
@@ -277,7 +277,7 @@ lesson.table(examples, "samples_side_by_side", caption="sampled answers to fresh
 # ## 7. The table over seeds
 #
 # The same pipeline, from pre-training on, for every seed; each cell is the mean over seeds
-# ± the half-width of its 95% t interval (`minigrad.seeds`). A difference between two rows is
+# ± the half-width of its 95% t interval (`minigrad_tutorials.seeds`). A difference between two rows is
 # judged on the paired differences per seed (the same seed's SFT and PPO share their base
 # model and their evaluation prompts), which is tighter than comparing two intervals.
 

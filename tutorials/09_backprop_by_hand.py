@@ -38,7 +38,7 @@ import minigrad.nn.functional as F
 from minigrad import nn, viz
 from minigrad.data import builtin_names
 from minigrad.data.splits import makemore_split
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 
 lesson = Lesson("09_backprop_by_hand", "Backprop by hand: every gradient of an MLP with batch norm, checked",
                 point="Every gradient of an MLP with batch norm can be written by hand, line by line; the hand-written "

@@ -15,7 +15,7 @@ import minigrad as mg
 from minigrad.data import CharTokenizer, get_batch
 from minigrad.optim.lr_scheduler import WarmupCosineLR
 from minigrad.train import train_lm
-from models.gpt import GPT, GPTConfig
+from minigrad_models.gpt import GPT, GPTConfig
 
 
 def make_tokenizer(task) -> CharTokenizer:

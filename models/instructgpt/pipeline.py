@@ -1,6 +1,6 @@
 """InstructGPT end to end: pre-train, SFT, reward model, PPO (and PPO-ptx, DPO), then the table.
 
-    from models.instructgpt.pipeline import run
+    from minigrad_models.instructgpt.pipeline import run
     result = run("out/rlhf", fast=False, seed=0)      # what `minigrad rlhf` calls
     result["table"]       # rows for base, SFT, PPO, PPO-ptx, DPO on fresh prompts
 
@@ -9,7 +9,7 @@ writes into out_dir:
     rlhf_curves.png                   PPO's curves: reward, KL, value loss, clip fraction, entropy
 
 A claim about the table is a claim over seeds: `run_seed(seed, budget)` runs one seed and
-returns its numbers as a flat dict, which `minigrad.seeds` runs over several seeds (in
+returns its numbers as a flat dict, which `minigrad_tutorials.seeds` runs over several seeds (in
 parallel processes) and summarises as mean, standard error and 95% interval; lesson 8 shows
 that table. Each budget (`RLHFConfig.fast/quick/full`) names how many seeds it uses.
 """
@@ -24,7 +24,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.data import get_batch
-from models.gpt import GPT, GPTConfig
+from minigrad_models.gpt import GPT, GPTConfig
 
 from .base import PretrainConfig, make_tokenizer, pretrain_base
 from .dpo import DPOConfig, train_dpo
@@ -318,7 +318,7 @@ RM_ACCURACIES = {"reward model accuracy: training comparisons": "train_accuracy"
 
 
 def seed_metrics(r: RLHFRun) -> dict[str, float]:
-    """One seed's headline numbers, flat ("PPO | win rate vs SFT": 0.7, ...), for minigrad.seeds."""
+    """One seed's headline numbers, flat ("PPO | win rate vs SFT": 0.7, ...), for minigrad_tutorials.seeds."""
     out = {}
     for row in r.rows:
         for key, value in row.items():
@@ -334,14 +334,14 @@ def seed_metrics(r: RLHFRun) -> dict[str, float]:
 
 
 def run_seed(seed: int, budget: str = "quick") -> dict[str, float]:
-    """The whole pipeline for one seed at a budget; its `seed_metrics`. What minigrad.seeds runs
+    """The whole pipeline for one seed at a budget; its `seed_metrics`. What minigrad_tutorials.seeds runs
     in each worker process (no progress bars there)."""
     return seed_metrics(RLHFRun(RLHFConfig.for_budget(budget), seed, progress=False).run_all())
 
 
 def table_over_seeds(summary_by_metric: dict, columns=COLUMNS + ("pre-training loss",)) -> list[dict]:
     """The table over seeds: one row per model, each cell "mean ± half-width of the 95% interval"
-    from `minigrad.seeds.summarize`'s output."""
+    from `minigrad_tutorials.seeds.summarize`'s output."""
     rows = []
     for model in MODELS:
         cells = {c: summary_by_metric.get(f"{model} | {c}") for c in columns}

@@ -26,7 +26,7 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.optim import AdamW, clip_grad_norm_
 from minigrad.train import progress as progress_bar
-from models.gpt import GPT
+from minigrad_models.gpt import GPT
 
 from .labeler import rank, score
 from .sampling import sample_responses

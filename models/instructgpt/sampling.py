@@ -17,8 +17,7 @@ import numpy as np
 import minigrad as mg
 from minigrad.backend import to_device, to_numpy, xp_of
 from minigrad.nn.attention import KVCache
-from minigrad.ops._util import const
-from models.gpt import sample_next
+from minigrad_models.gpt import sample_next
 
 from .task import RESPONSE_END
 
@@ -66,7 +65,7 @@ def _sample_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_k,
     try:
         cache = KVCache()
         t = int(lens.min())
-        logits, _ = model(const(seq_d[:, :t]), kv_cache=cache)
+        logits, _ = model(mg.as_tensor(seq_d[:, :t]), kv_cache=cache)
         while True:
             nxt = sample_next(logits.data[:, -1, :], temperature, top_k, None, rng)
             writing = (t >= lens_d) & ~done               # rows past their prompt, not ended
@@ -76,7 +75,7 @@ def _sample_chunk(model, tokenizer, prompts, max_new_tokens, temperature, top_k,
             done |= t >= limit_d
             if done.all():
                 break
-            logits, _ = model(const(seq_d[:, t - 1:t]), kv_cache=cache)
+            logits, _ = model(mg.as_tensor(seq_d[:, t - 1:t]), kv_cache=cache)
     finally:
         model.train(was_training)
     seq = to_numpy(seq_d)

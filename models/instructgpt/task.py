@@ -178,7 +178,7 @@ def parse_prompt(prompt: str) -> Instruction:
             return Instruction(kind, verb=line[:-len(m.group(1)) - 1], name=m.group(1))
         return Instruction(kind, m.group(1))
     raise ValueError(f"parse_prompt: {line!r} matches no instruction template; "
-                     f"kinds are {KINDS} (see models.instructgpt.task's docstring)")
+                     f"kinds are {KINDS} (see minigrad_models.instructgpt.task's docstring)")
 
 
 def answer_of(ins: Instruction) -> str:

@@ -10,7 +10,7 @@ import pytest
 import minigrad as mg
 from minigrad import amp, nn, optim
 from minigrad.nn import functional as F
-from models.gpt import GPT, GPTConfig
+from minigrad_models.gpt import GPT, GPTConfig
 
 import standin
 

@@ -13,7 +13,7 @@ import pytest
 import minigrad as mg
 from minigrad import nn, optim
 from minigrad.ops import cuda_kernels
-from models.gpt import GPT, GPTConfig
+from minigrad_models.gpt import GPT, GPTConfig
 
 import standin
 

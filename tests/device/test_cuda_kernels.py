@@ -18,7 +18,7 @@ from minigrad import backend, nn
 from minigrad.nn import functional as F
 from minigrad.ops import cuda_kernels, cuda_pointwise, cuda_rows
 from minigrad.optim import adam_update
-from models.gpt import GPT, GPTConfig
+from minigrad_models.gpt import GPT, GPTConfig
 
 import standin
 

@@ -2,19 +2,19 @@
 step on the CPU, decoding (greedy and beam search give the same ids on both devices; sampling runs
 on the device's generator), the KV cache, and what crosses the bus: a training step moves the
 batch in and the loss out; a decoding loop moves the prompt in, one flag a step out when it can
-stop early, and the ids out at the end. (models.ngram counts on the host: it has no device path.)"""
+stop early, and the ids out at the end. (minigrad_models.ngram counts on the host: it has no device path.)"""
 import numpy as np
 import pytest
 
 import minigrad as mg
 from minigrad import optim
 from minigrad.nn import functional as F
-from models.bart import BartConfig, BartForConditionalGeneration
-from models.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
-from models.gpt import GPT, GPTConfig
-from models.rnn_lm import CharRNN
-from models.seq2seq import Seq2Seq
-from models.transformer import Seq2SeqConfig, TransformerSeq2Seq
+from minigrad_models.bart import BartConfig, BartForConditionalGeneration
+from minigrad_models.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
+from minigrad_models.gpt import GPT, GPTConfig
+from minigrad_models.rnn_lm import CharRNN
+from minigrad_models.seq2seq import Seq2Seq
+from minigrad_models.transformer import Seq2SeqConfig, TransformerSeq2Seq
 
 import standin
 

@@ -1,5 +1,5 @@
 """The long paths on the device: the InstructGPT stages at their fast size, and `minigrad train
-... --device cuda` / `minigrad sample --device cuda` for every kind of the zoo. (No lesson takes a
+... --device cuda` / `minigrad sample --device cuda` for every kind of the recipes. (No lesson takes a
 device argument; their models are the ones tested here and in test_models_device.py.)"""
 import json
 import math
@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from minigrad import zoo
-from minigrad.cli import main
-from models.instructgpt.base import PretrainConfig, pretrain_base
-from models.instructgpt.pipeline import RLHFConfig, RLHFRun
+from minigrad_tutorials import recipes
+from minigrad_tutorials.cli import main
+from minigrad_models.instructgpt.base import PretrainConfig, pretrain_base
+from minigrad_models.instructgpt.pipeline import RLHFConfig, RLHFRun
 
 
 def test_rlhf_stages_at_fast_size_run_on_the_device(device):
@@ -34,7 +34,7 @@ def test_rlhf_stages_at_fast_size_run_on_the_device(device):
 FAST = ["--size", "tiny", "--iters", "4", "--eval-interval", "2", "--sample-tokens", "8"]
 
 
-@pytest.mark.parametrize("kind", zoo.KINDS)
+@pytest.mark.parametrize("kind", recipes.KINDS)
 def test_train_and_sample_on_the_device_from_the_command_line(kind, device, tmp_path, capsys):
     out = tmp_path / kind
     assert main(["train", kind, "--device", "cuda", "--out", str(out)] + FAST) == 0
@@ -42,7 +42,7 @@ def test_train_and_sample_on_the_device_from_the_command_line(kind, device, tmp_
     assert math.isfinite(config["results"]["val_loss"])
     if kind != "ngram":  # counting needs no GPU: the n-gram says so and ignores --device
         assert config["training"]["device"] == "cuda"
-        trained = zoo.load(out, device="cuda")
+        trained = recipes.load(out, device="cuda")
         assert {p.device for p in trained.model.parameters()} == {"cuda"}
     prompt = {"bert": "the [MASK] sees the cat .", "bart": "The c_t sees the d_g."}.get(kind, "The ")
     capsys.readouterr()

@@ -24,7 +24,7 @@ from minigrad.nn.recurrent import gru_step, lstm_step
 from minigrad.ops import cuda_kernels, cuda_pointwise, cuda_rows
 from minigrad.ops._util import const
 from minigrad.ops.fused import CrossEntropy, LayerNorm
-from models.gpt import GPT, GPTConfig
+from minigrad_models.gpt import GPT, GPTConfig
 
 TOL = dict(rtol=1e-10, atol=1e-12)
 

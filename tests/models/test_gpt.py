@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from models.gpt import (
-    GPT, GPTConfig, TrainConfig, hf_state_dict_to_gpt, sample_next, shakespeare_char_config, train_char_gpt,
-)
+from minigrad_models.gpt import GPT, GPTConfig, hf_state_dict_to_gpt, sample_next, shakespeare_char_config
+from minigrad_tutorials.recipes.char_lm import TrainConfig, train_char_gpt
 
 
 def tiny(**kw):

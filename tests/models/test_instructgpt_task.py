@@ -5,9 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from models.instructgpt import labeler
-from models.instructgpt.labeler import edit_distance, hallucination, judge, prefer, rank, score, toxic
-from models.instructgpt.task import (IDK, KINDS, REFUSAL, WRITERS, InstructionTask, ideal_answer,
+from minigrad_models.instructgpt import labeler
+from minigrad_models.instructgpt.labeler import edit_distance, hallucination, judge, prefer, rank, score, toxic
+from minigrad_models.instructgpt.task import (IDK, KINDS, REFUSAL, WRITERS, InstructionTask, ideal_answer,
                                      ideal_response, parse_prompt, writer_situation)
 
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minigrad.data.splits import makemore_split, names_to_stream
-from models.ngram import NGramLM, estimate_discounts, tokenize_words
+from minigrad_models.ngram import NGramLM, estimate_discounts, tokenize_words
 
 DATA = Path(os.environ.get("MINIGRAD_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data"))
 # measured with this implementation (see tutorials/02_ngrams.py): KN 5-gram, makemore dev split

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from models.instructgpt.dpo import dpo_loss
-from models.instructgpt.ppo import (AdaptiveKLController, FixedKLController, gae, kl_penalized_rewards,
+from minigrad_models.instructgpt.dpo import dpo_loss
+from minigrad_models.instructgpt.ppo import (AdaptiveKLController, FixedKLController, gae, kl_penalized_rewards,
                                     ppo_policy_loss, ppo_value_loss, whiten)
-from models.instructgpt.reward import log_sigmoid, pairwise_loss
+from minigrad_models.instructgpt.reward import log_sigmoid, pairwise_loss
 
 
 def softplus(x):
@@ -177,7 +177,7 @@ def test_dpo_at_the_reference_is_log_2_and_still_learns():
 
 
 def test_win_rate_counts_ties_as_half():
-    from models.instructgpt.evaluate import win_rate
+    from minigrad_models.instructgpt.evaluate import win_rate
 
     # wins, a tie, a loss, a tie: (1 + 0.5 + 0 + 0.5) / 4
     assert win_rate([1.0, 0.5, 0.2, 1.05], [0.5, 0.5, 0.9, 1.05]) == pytest.approx(0.5)

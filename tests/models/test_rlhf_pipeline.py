@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from minigrad.seeds import summarize
-from models.instructgpt import KINDS
-from models.instructgpt.evaluate import COLUMNS, HABITS
-from models.instructgpt.pipeline import (MODELS, RM_ACCURACIES, TABLE_COLUMNS, RLHFConfig, run,
+from minigrad_tutorials.seeds import summarize
+from minigrad_models.instructgpt import KINDS
+from minigrad_models.instructgpt.evaluate import COLUMNS, HABITS
+from minigrad_models.instructgpt.pipeline import (MODELS, RM_ACCURACIES, TABLE_COLUMNS, RLHFConfig, run,
                                          table_over_seeds)
 
 
@@ -61,7 +61,7 @@ def test_fast_run_reward_model_beats_chance_on_its_own_comparisons(fast_run):
 
 
 def test_table_over_seeds_from_seed_metrics():
-    # two made-up seeds' metrics in the pipeline's naming, through minigrad.seeds
+    # two made-up seeds' metrics in the pipeline's naming, through minigrad_tutorials.seeds
     seeds = [{f"{m} | {c}": float(i + j) for i, m in enumerate(MODELS[:2]) for c in COLUMNS} for j in (0, 1)]
     table = table_over_seeds(summarize(seeds))
     assert [r["model"] for r in table] == ["base", "SFT"]            # models without numbers are left out

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from models.gpt import GPT, GPTConfig
-from models.instructgpt import InstructionTask, score
-from models.instructgpt.base import make_tokenizer
-from models.instructgpt.reward import RewardModel, compare, comparison_batch, normalize_to_demonstrations
-from models.instructgpt.sampling import sample_responses
-from models.instructgpt.sequences import encode_pairs, response_logprobs, sequence_logprob
-from models.instructgpt.sft import sft_loss
+from minigrad_models.gpt import GPT, GPTConfig
+from minigrad_models.instructgpt import InstructionTask, score
+from minigrad_models.instructgpt.base import make_tokenizer
+from minigrad_models.instructgpt.reward import RewardModel, compare, comparison_batch, normalize_to_demonstrations
+from minigrad_models.instructgpt.sampling import sample_responses
+from minigrad_models.instructgpt.sequences import encode_pairs, response_logprobs, sequence_logprob
+from minigrad_models.instructgpt.sft import sft_loss
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +136,8 @@ def test_comparisons_follow_the_labeler_and_skip_ties():
 
 
 def test_ppo_trainer_step_with_ptx_and_adaptive_kl(setup):
-    from models.instructgpt.pipeline import clone_gpt, clone_reward_model
-    from models.instructgpt.ppo import PPOConfig, PPOTrainer
+    from minigrad_models.instructgpt.pipeline import clone_gpt, clone_reward_model
+    from minigrad_models.instructgpt.ppo import PPOConfig, PPOTrainer
 
     task, tok, model = setup
     mg.manual_seed(1)

@@ -8,10 +8,10 @@ import pytest
 import minigrad as mg
 from minigrad.data import CharTokenizer, builtin_names
 from minigrad.data.splits import makemore_split
-from models.ngram import NGramLM
-from models.rnn_lm import (
-    IGNORE, CharRNN, encode_names, names_batches, names_loss, pad_names, stream_batches, stream_loss, strands, train,
-)
+from minigrad_models.ngram import NGramLM
+from minigrad_models.rnn_lm import IGNORE, CharRNN
+from minigrad_tutorials.recipes.char_lm import (encode_names, names_batches, names_loss, pad_names, stream_batches,
+                                                stream_loss, strands, train)
 
 
 def tok_for(words):

@@ -6,9 +6,8 @@ import pytest
 
 import minigrad as mg
 from minigrad.data.translation import TranslationTask
-from models.seq2seq import (
-    BOS_ID, AdditiveAttention, Seq2Seq, evaluate, make_model, reverse_within_lengths, train,
-)
+from minigrad_models.seq2seq import BOS_ID, AdditiveAttention, Seq2Seq, make_model, reverse_within_lengths
+from minigrad_tutorials.recipes.seq2seq import evaluate, train
 
 RNG = np.random.default_rng(0)
 

@@ -8,10 +8,9 @@ import pytest
 
 import minigrad as mg
 from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID, TranslationTask, length_bucket, length_buckets
-from models.transformer import (
-    Seq2SeqConfig, TrainConfig, TransformerSeq2Seq, evaluate_by_length, length_sorted_batches, noam_lr,
-    train_transformer,
-)
+from minigrad_models.transformer import Seq2SeqConfig, TransformerSeq2Seq
+from minigrad_tutorials.recipes.transformer import (TrainConfig, evaluate_by_length, length_sorted_batches, noam_lr,
+                                                    train_transformer)
 
 SMALL = Seq2SeqConfig(d_model=16, nhead=2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=32,
                       dropout=0.0, max_len=64)
@@ -96,7 +95,7 @@ class _Scripted:
             rows.append(ids + [EOS_ID] + [PAD_ID] * (60 - len(ids)))
         return np.array(rows)
 
-    greedy = TransformerSeq2Seq.greedy  # the real conversion to models.seq2seq's convention
+    greedy = TransformerSeq2Seq.greedy  # the real conversion to minigrad_models.seq2seq's convention
 
 
 def test_evaluate_by_length_on_scripted_answers(task):

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="parity tests need PyTorch: pip install -e '.[parity]'")
 transformers = pytest.importorskip("transformers", reason="BART parity needs transformers: pip install -e '.[parity]'")
 
-from models.bart import BART  # noqa: E402
+from minigrad_models.bart import BART  # noqa: E402
 
 TOL = 1e-4
 VOCAB = 64

@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch", reason="parity tests need PyTorch: pip inst
 transformers = pytest.importorskip("transformers", reason="BERT parity needs transformers: pip install -e '.[parity]'")
 
 import minigrad as mg  # noqa: E402
-from models.bert import BertForMaskedLM, BertForSequenceClassification, BertModel  # noqa: E402
+from minigrad_models.bert import BertForMaskedLM, BertForSequenceClassification, BertModel  # noqa: E402
 
 TOL = 1e-4
 CONFIG = dict(vocab_size=97, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,

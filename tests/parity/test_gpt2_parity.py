@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch", reason="parity tests need PyTorch: pip inst
 transformers = pytest.importorskip("transformers", reason="GPT-2 parity needs transformers: pip install -e '.[parity]'")
 
 import minigrad as mg  # noqa: E402
-from models.gpt import GPT  # noqa: E402
+from minigrad_models.gpt import GPT  # noqa: E402
 
 CASES = {
     "gpt2_tanh_gelu_tied": dict(activation_function="gelu_new"),

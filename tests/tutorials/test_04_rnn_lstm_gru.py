@@ -9,7 +9,7 @@ pytest.importorskip("matplotlib", reason="the lessons draw figures with matplotl
 def test_lesson_04_rnn_lstm_gru_fast(run_lesson):
     from minigrad.data import builtin_names
     from minigrad.data.splits import makemore_split
-    from models.ngram import NGramLM
+    from minigrad_models.ngram import NGramLM
 
     result = run_lesson("tutorials/04_rnn_lstm_gru.py")
     assert result["fast"] is True and result["name"] == "04_rnn_lstm_gru"

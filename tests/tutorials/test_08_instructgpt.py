@@ -3,10 +3,10 @@ import math
 
 import pytest
 
-from models.instructgpt import judge
+from minigrad_models.instructgpt import judge
 
 pytest.importorskip("matplotlib", reason="the lessons draw figures with matplotlib")
-pytest.importorskip("scipy", reason="the table over seeds uses minigrad.seeds (scipy's t quantiles)")
+pytest.importorskip("scipy", reason="the table over seeds uses minigrad_tutorials.seeds (scipy's t quantiles)")
 
 
 def test_lesson_08_instructgpt_fast(run_lesson):

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from .common import Corpus, TrainSettings, Trained, char_tokenizer_from_json, check_sampling, reporter, split_text
-from .common import char_tokenizer_json as tokenizer_json  # the module interface's name (see zoo/__init__.py)
+from .common import char_tokenizer_json as tokenizer_json  # the module interface's name (see recipes/__init__.py)
 
 PRESETS = {"tiny": dict(n=3), "small": dict(n=5), "base": dict(n=6)}
 SMOOTHING = "kneser_ney"
@@ -23,7 +23,7 @@ def presets(kind: str = "ngram") -> dict:
 
 
 def _fit_counts(n: int, train_text: str, vocab: list[str]):
-    from models.ngram import NGramLM
+    from minigrad_models.ngram import NGramLM
 
     return NGramLM(n, SMOOTHING).fit(train_text, vocab=vocab)
 

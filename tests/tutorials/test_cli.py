@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import backend, viz, zoo
+from minigrad import backend, viz
+from minigrad_tutorials import recipes
 from minigrad import io as mgio
-from minigrad.cli import build_parser, main
+from minigrad_tutorials.cli import build_parser, main
 
 LM_KINDS = ["rnn", "lstm", "gru", "gpt"]
 FAST = ["--size", "tiny", "--iters", "4", "--eval-interval", "2", "--sample-tokens", "8"]
@@ -25,7 +26,7 @@ FAST = ["--size", "tiny", "--iters", "4", "--eval-interval", "2", "--sample-toke
 
 def _need_model(kind):
     """BERT and BART are optional modules of the zoo that may not be in this checkout yet."""
-    module = {"bert": "models.bert", "bart": "models.bart"}.get(kind)
+    module = {"bert": "minigrad_models.bert", "bart": "minigrad_models.bart"}.get(kind)
     if module and importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not in this checkout, so `minigrad train {kind}` cannot run")
 
@@ -45,7 +46,7 @@ def test_every_command_has_help(command, capsys):
     out = capsys.readouterr().out
     assert out.startswith("usage: minigrad")
     if command == ["train"]:
-        for kind in zoo.KINDS:
+        for kind in recipes.KINDS:
             assert kind in out
         for flag in ("--corpus", "--size", "--iters", "--device", "--out"):
             assert flag in out
@@ -54,13 +55,13 @@ def test_every_command_has_help(command, capsys):
 def test_train_kinds_match_the_zoo():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     kind_action = next(a for a in train._actions if a.dest == "kind")
-    assert tuple(kind_action.choices) == zoo.KINDS
+    assert tuple(kind_action.choices) == recipes.KINDS
 
 
 @pytest.mark.parametrize("flags, budget", [([], "quick"), (["--fast"], "fast"), (["--full"], "full")])
 def test_tour_flags_choose_the_budget(flags, budget, tmp_path, capsys, monkeypatch):
     """No flag is the quick budget; the mode is said before anything runs."""
-    from minigrad import tour as tour_module
+    from minigrad_tutorials import tour as tour_module
 
     calls = []
 
@@ -75,8 +76,8 @@ def test_tour_flags_choose_the_budget(flags, budget, tmp_path, capsys, monkeypat
 
 
 def test_tour_threads_flag_reaches_the_tour_and_a_bad_count_is_one_line(tmp_path, capsys, monkeypatch):
-    from minigrad import autothreads
-    from minigrad import tour as tour_module
+    from minigrad_tutorials import autothreads
+    from minigrad_tutorials import tour as tour_module
 
     calls = []
     monkeypatch.setattr(tour_module, "tour", lambda **kw: calls.append(kw["threads"]) or tour_module.TourReport(
@@ -116,11 +117,11 @@ def test_corpus_from_a_path(tmp_path):
     text = "abcabcabd " * 300
     path = tmp_path / "tiny.txt"
     path.write_text(text)
-    corpus = zoo.load_corpus(str(path), "tiny")
+    corpus = recipes.load_corpus(str(path), "tiny")
     assert corpus.text == text and corpus.source == str(path.resolve())
     with pytest.raises(ValueError, match="only 10 characters"):
         (tmp_path / "short.txt").write_text("0123456789")
-        zoo.load_corpus(str(tmp_path / "short.txt"), "tiny")
+        recipes.load_corpus(str(tmp_path / "short.txt"), "tiny")
 
 
 @pytest.mark.skipif(backend.cuda_is_available(), reason="this machine has a GPU, so --device cuda is valid")
@@ -144,7 +145,7 @@ def test_sample_refuses_a_folder_that_is_not_a_checkpoint(tmp_path, capsys):
 
 
 # -- train, then sample, through the command line -----------------------------------------------------
-@pytest.mark.parametrize("kind", zoo.KINDS)
+@pytest.mark.parametrize("kind", recipes.KINDS)
 def test_train_then_sample(kind, tmp_path, capsys):
     _need_model(kind)
     out = tmp_path / kind
@@ -168,9 +169,9 @@ def test_train_then_sample(kind, tmp_path, capsys):
 
 @pytest.mark.parametrize("kind", ["gpt", "lstm", "ngram"])
 def test_sample_rejects_characters_the_model_never_saw(kind, tmp_path, capsys):
-    trained = zoo.train(kind, "builtin", size="tiny", iters=1, eval_interval=1, eval_iters=1, sample_tokens=0,
+    trained = recipes.train(kind, "builtin", size="tiny", iters=1, eval_interval=1, eval_iters=1, sample_tokens=0,
                         log=lambda line: None)
-    zoo.save(trained, tmp_path)
+    recipes.save(trained, tmp_path)
     assert main(["sample", "--checkpoint", str(tmp_path), "--prompt", "The \u2603"]) == 2
     err = capsys.readouterr().err
     assert "\u2603" in err or "U+2603" in err
@@ -180,7 +181,7 @@ def test_sample_rejects_characters_the_model_never_saw(kind, tmp_path, capsys):
 def _quiet_train(kind, **kw):
     settings = dict(size="tiny", iters=3, eval_interval=3, eval_iters=1, sample_tokens=0, seed=0)
     settings.update(kw)
-    return zoo.train(kind, "builtin", log=lambda line: None, **settings)
+    return recipes.train(kind, "builtin", log=lambda line: None, **settings)
 
 
 def _lm_logits(trained, ids):
@@ -194,8 +195,8 @@ def _lm_logits(trained, ids):
 def test_checkpoint_round_trip_and_greedy_sampling(kind, tmp_path):
     trained = _quiet_train(kind)
     trained.model.eval()
-    zoo.save(trained, tmp_path)
-    loaded = zoo.load(tmp_path)
+    recipes.save(trained, tmp_path)
+    loaded = recipes.load(tmp_path)
     assert loaded.tokenizer.itos == trained.tokenizer.itos
     assert loaded.config["model"] == trained.config["model"]
     ids = trained.tokenizer.encode("The cat sees ")
@@ -206,18 +207,18 @@ def test_checkpoint_round_trip_and_greedy_sampling(kind, tmp_path):
     expected = trained.tokenizer.encode(prompt)
     for _ in range(steps):
         expected.append(int(_lm_logits(trained, expected).argmax()))
-    greedy = zoo.sample(loaded, prompt, tokens=steps, temperature=0)
+    greedy = recipes.sample(loaded, prompt, tokens=steps, temperature=0)
     assert greedy == trained.tokenizer.decode(expected)
 
-    a = zoo.sample(loaded, prompt, tokens=30, temperature=1.0, seed=3)
-    assert a == zoo.sample(loaded, prompt, tokens=30, temperature=1.0, seed=3)
-    assert a != zoo.sample(loaded, prompt, tokens=30, temperature=1.0, seed=4)
+    a = recipes.sample(loaded, prompt, tokens=30, temperature=1.0, seed=3)
+    assert a == recipes.sample(loaded, prompt, tokens=30, temperature=1.0, seed=3)
+    assert a != recipes.sample(loaded, prompt, tokens=30, temperature=1.0, seed=4)
 
 
 def test_top_k_1_is_greedy(tmp_path):
     loaded = _quiet_train("lstm")
-    assert zoo.sample(loaded, "A", tokens=20, temperature=1.5, top_k=1, seed=7) == \
-        zoo.sample(loaded, "A", tokens=20, temperature=0)
+    assert recipes.sample(loaded, "A", tokens=20, temperature=1.5, top_k=1, seed=7) == \
+        recipes.sample(loaded, "A", tokens=20, temperature=0)
 
 
 def test_training_learns_from_ln_v(tmp_path):
@@ -232,26 +233,26 @@ def test_training_learns_from_ln_v(tmp_path):
 
 def test_ngram_checkpoint_refits_the_same_model(tmp_path):
     trained = _quiet_train("ngram")
-    zoo.save(trained, tmp_path)
-    loaded = zoo.load(tmp_path)
+    recipes.save(trained, tmp_path)
+    loaded = recipes.load(tmp_path)
     for context in ["", "T", "th", "e c", "sees"]:
         np.testing.assert_allclose(loaded.model.probs(context), trained.model.probs(context), rtol=0, atol=0)
     # a 3-gram of English-like text beats the letter frequencies of the same text (its unigram entropy)
-    text = zoo.load_corpus("builtin", "tiny").text
+    text = recipes.load_corpus("builtin", "tiny").text
     counts = np.unique(list(text), return_counts=True)[1]
     p = counts / counts.sum()
     unigram_entropy = float(-(p * np.log(p)).sum())
     assert loaded.config["results"]["val_loss"] < unigram_entropy - 0.8
-    assert zoo.sample(loaded, "The ", 40, seed=1) == zoo.sample(trained, "The ", 40, seed=1)
+    assert recipes.sample(loaded, "The ", 40, seed=1) == recipes.sample(trained, "The ", 40, seed=1)
     with pytest.raises(ValueError, match="not supported"):
-        zoo.sample(loaded, "The ", 10, temperature=0.5)
+        recipes.sample(loaded, "The ", 10, temperature=0.5)
 
 
 def test_bert_fills_the_blank_with_its_most_likely_word(tmp_path):
     _need_model("bert")
     trained = _quiet_train("bert")
-    zoo.save(trained, tmp_path)
-    loaded = zoo.load(tmp_path)
+    recipes.save(trained, tmp_path)
+    loaded = recipes.load(tmp_path)
     tok = loaded.tokenizer
     prompt = "the [MASK] sees the cat ."
     ids = np.asarray([tok.encode(prompt)])
@@ -262,21 +263,21 @@ def test_bert_fills_the_blank_with_its_most_likely_word(tmp_path):
     blank = int(np.flatnonzero(ids[0] == tok.mask_token_id)[0])
     words = [i for t, i in tok.vocab.items() if not (t.startswith("[") and t.endswith("]"))]
     best = tok.ids_to_tokens[max(words, key=lambda i: logits[blank, i])]
-    out = zoo.sample(loaded, prompt, temperature=0).splitlines()
+    out = recipes.sample(loaded, prompt, temperature=0).splitlines()
     assert out[0] == f"the {best} sees the cat."  # decode joins the full stop to its word, as BERT's does
     assert out[1].startswith(f"blank 1: {best} ")
     with pytest.raises(ValueError, match="no blank"):
-        zoo.sample(loaded, "the cat sees the dog .")
+        recipes.sample(loaded, "the cat sees the dog .")
 
 
 def test_bart_checkpoint_round_trip(tmp_path):
     _need_model("bart")
     trained = _quiet_train("bart")
-    zoo.save(trained, tmp_path)
-    loaded = zoo.load(tmp_path)
+    recipes.save(trained, tmp_path)
+    loaded = recipes.load(tmp_path)
     prompt = "The c_t sees the d_g."
-    assert zoo.sample(loaded, prompt) == zoo.sample(trained, prompt)
-    out = zoo.sample(loaded, prompt)
+    assert recipes.sample(loaded, prompt) == recipes.sample(trained, prompt)
+    out = recipes.sample(loaded, prompt)
     assert set(out) <= set(loaded.tokenizer.itos[4:])  # characters only: no specials leak into the text
 
 
@@ -305,7 +306,7 @@ def test_graph_dot_source_and_bad_suffix(tmp_path, capsys):
 @pytest.mark.parametrize("kind", ["gpt", "gru"])
 def test_graph_of_a_checkpoint_names_its_parameters(kind, tmp_path, capsys):
     trained = _quiet_train(kind, iters=1, eval_interval=1)
-    zoo.save(trained, tmp_path / "ck")
+    recipes.save(trained, tmp_path / "ck")
     assert main(["graph", "--checkpoint", str(tmp_path / "ck"), "-o", str(tmp_path / "g.dot")]) == 0
     source = (tmp_path / "g.dot").read_text()
     names = [n for n, p in trained.model.named_parameters()]
@@ -317,7 +318,7 @@ def test_graph_needs_exactly_one_subject(tmp_path, capsys):
     assert main(["graph"]) == 2
     assert "one of the two" in capsys.readouterr().err
     trained = _quiet_train("ngram")
-    zoo.save(trained, tmp_path)
+    recipes.save(trained, tmp_path)
     assert main(["graph", "--checkpoint", str(tmp_path)]) == 2
     assert "no computation graph" in capsys.readouterr().err
 
@@ -325,9 +326,9 @@ def test_graph_needs_exactly_one_subject(tmp_path, capsys):
 # -- rlhf and bench -------------------------------------------------------------------------------------
 def test_rlhf_passes_its_options_to_the_pipeline(tmp_path, capsys, monkeypatch):
     """The command's wiring, with a stand-in for the pipeline (the real one takes minutes)."""
-    if importlib.util.find_spec("models.instructgpt.pipeline") is None:
+    if importlib.util.find_spec("minigrad_models.instructgpt.pipeline") is None:
         pytest.skip("models/instructgpt/pipeline.py (pipeline.run) is not in this checkout yet")
-    from models.instructgpt import pipeline
+    from minigrad_models.instructgpt import pipeline
 
     calls = []
 
@@ -351,7 +352,7 @@ def test_rlhf_fast_for_real(tmp_path):
 
     if not os.environ.get("MINIGRAD_SLOW_TESTS"):
         pytest.skip("slow (minutes): set MINIGRAD_SLOW_TESTS=1 to run the real InstructGPT pipeline")
-    if importlib.util.find_spec("models.instructgpt.pipeline") is None:
+    if importlib.util.find_spec("minigrad_models.instructgpt.pipeline") is None:
         pytest.skip("models/instructgpt/pipeline.py (pipeline.run) is not in this checkout yet")
     assert main(["rlhf", "--fast", "--no-progress", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "rlhf_table.md").is_file()
@@ -360,7 +361,7 @@ def test_rlhf_fast_for_real(tmp_path):
 def test_no_pickle_in_a_checkpoint_folder(tmp_path):
     """Each file of a checkpoint is JSON or safetensors (its header is JSON): nothing to unpickle."""
     trained = _quiet_train("gru")
-    zoo.save(trained, tmp_path)
+    recipes.save(trained, tmp_path)
     for name in ("config.json", "tokenizer.json"):
         json.loads((tmp_path / name).read_text())
     assert mgio.load_metadata(tmp_path / "model.safetensors") == {"kind": "gru"}
@@ -372,7 +373,7 @@ def test_bert_default_prompt_fits_the_model():
     whose first validation sentences are longer than a tiny BERT's 32 positions)."""
     _need_model("bert")
     from minigrad.data import WordPieceTokenizer
-    from minigrad.zoo.bert import _default_prompt
+    from minigrad_tutorials.recipes.bert import _default_prompt
 
     words = "the a king queen speaks sleeps long very".split()
     tok = WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)
@@ -385,7 +386,7 @@ def test_bert_default_prompt_fits_the_model():
 @pytest.fixture(scope="module")
 def gpt_checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("gpt")
-    zoo.save(_quiet_train("gpt", iters=1, eval_interval=1), folder)
+    recipes.save(_quiet_train("gpt", iters=1, eval_interval=1), folder)
     return folder
 
 
@@ -424,7 +425,7 @@ def test_settings_that_do_not_fit_the_weights_are_one_line(gpt_checkpoint, tmp_p
 def test_bert_says_which_words_it_does_not_know(tmp_path):
     _need_model("bert")
     trained = _quiet_train("bert")
-    out = zoo.sample(trained, "the cat [MASK] on the zyzzyva .", temperature=0).splitlines()
+    out = recipes.sample(trained, "the cat [MASK] on the zyzzyva .", temperature=0).splitlines()
     assert "[UNK]" in out[0]   # shown where the word was, not dropped
     assert out[-1].startswith("note: not in this BERT's vocabulary, so read as [UNK]: zyzzyva")
-    assert not any(line.startswith("note:") for line in zoo.sample(trained, "the [MASK] sees the cat .").splitlines())
+    assert not any(line.startswith("note:") for line in recipes.sample(trained, "the [MASK] sees the cat .").splitlines())

@@ -5,14 +5,14 @@ import pytest
 
 pytest.importorskip("graphviz", reason="the examples return graphviz.Digraph objects")
 
-from minigrad import viz_examples  # noqa: E402
+from minigrad_tutorials import graphs  # noqa: E402
 from viz_dot import by_label, label, parse  # noqa: E402
 
 RED = "#e03131"
 
 
 def test_lookup_cut_for_hard_and_one_hot_solid_for_soft():
-    nodes, edges, _ = parse(viz_examples.lookup().source)
+    nodes, edges, _ = parse(graphs.lookup().source)
     roots = {label(a).split("\n")[0]: k for k, a in nodes.items() if a.get("fillcolor") == "#ffd8a8"}
     assert set(roots) == {"hard lookup loss", "one-hot lookup loss", "soft lookup loss"}
     # the gradient paths to the query and the keys end at the soft loss only
@@ -28,7 +28,7 @@ def test_lookup_cut_for_hard_and_one_hot_solid_for_soft():
 
 
 def test_attention_has_its_projections_in_boxes():
-    nodes, edges, clusters = parse(viz_examples.attention().source)
+    nodes, edges, clusters = parse(graphs.attention().source)
     for proj in ("q_proj", "k_proj", "v_proj"):
         assert by_label(nodes, f"attn.{proj}.weight") in clusters[f"cluster_attn_{proj}"]
     assert by_label(nodes, "Softmax") in clusters["cluster_attn"]
@@ -37,13 +37,13 @@ def test_attention_has_its_projections_in_boxes():
 
 
 def test_mlp_layers_in_boxes():
-    nodes, _, clusters = parse(viz_examples.mlp().source)
+    nodes, _, clusters = parse(graphs.mlp().source)
     assert by_label(nodes, "fc1.weight") in clusters["cluster_fc1"]
     assert by_label(nodes, "fc2.bias") in clusters["cluster_fc2"]
     assert by_label(nodes, "Tanh") in clusters["cluster_act"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("models.gpt") is None, reason="models/gpt.py is not there yet")
+@pytest.mark.skipif(importlib.util.find_spec("minigrad_models.gpt") is None, reason="models/gpt.py is not there yet")
 def test_gpt_one_layer():
-    nodes, _, clusters = parse(viz_examples.gpt(layers=1).source)
+    nodes, _, clusters = parse(graphs.gpt(layers=1).source)
     assert any(name.startswith("cluster_") for name in clusters) and len(nodes) > 20

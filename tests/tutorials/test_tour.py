@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 import minigrad as mg
-from minigrad import tour as tour_module
+from minigrad_tutorials import tour as tour_module
 from minigrad import viz
-from minigrad.cli import main
-from minigrad.report import markdown_table as _markdown_table
-from minigrad.tour import find_lessons, read_cells, tour
+from minigrad_tutorials.cli import main
+from minigrad_tutorials.report import markdown_table as _markdown_table
+from minigrad_tutorials.tour import find_lessons, read_cells, tour
 
 OK_LESSON = '''\
 # %% [markdown]
@@ -33,7 +33,7 @@ import os
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 
 lesson = Lesson("01_ok", "A lesson that works")
 
@@ -58,7 +58,7 @@ lesson.finish()
 
 BROKEN_LESSON = '''\
 # %%
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 lesson = Lesson("02_broken", "A lesson that breaks")
 
 # %%
@@ -151,7 +151,7 @@ def test_the_command_exits_non_zero_when_a_lesson_fails(lessons, tmp_path, monke
 
 
 BUDGET_LESSON = '''\
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 lesson = Lesson("01_budget", "which budget")
 lesson.metric("budget", lesson.budget)
 lesson.metric("steps", lesson.pick(fast=1, quick=20, full=300))
@@ -178,7 +178,7 @@ def test_the_tour_runs_each_lesson_at_its_budget(tmp_path, monkeypatch, budget, 
 
 RANDOM_LESSON = """# %%
 import minigrad as mg
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 lesson = Lesson("{name}", "draws from the default generator")
 lesson.metric("draw", float(mg.randn(1).item()))
 lesson.finish()
@@ -206,7 +206,7 @@ def test_an_unknown_budget_is_an_error(lessons, tmp_path):
 def test_a_lesson_without_finish_is_a_failure(tmp_path):
     root = tmp_path / "lessons"
     root.mkdir()
-    _write(root, "01_unfinished.py", "# %%\nfrom minigrad.report import Lesson\nlesson = Lesson('x', 'x')\n")
+    _write(root, "01_unfinished.py", "# %%\nfrom minigrad_tutorials.report import Lesson\nlesson = Lesson('x', 'x')\n")
     report = tour(out=tmp_path / "out", root=root, progress_bar=False, previews=False)
     assert "without writing result.json" in report.failed[0]["error"]
 
@@ -218,7 +218,7 @@ def test_graphs_without_dot_are_linked_as_source(tmp_path, monkeypatch):
     _write(root, "01_graph.py", textwrap.dedent('''\
         import minigrad as mg
         from minigrad import viz
-        from minigrad.report import Lesson
+        from minigrad_tutorials.report import Lesson
         lesson = Lesson("01_graph", "a graph")
         x = mg.tensor([1.0, 2.0], requires_grad=True)
         lesson.graph(viz.draw_graph((x * x).sum()), "square", caption="x squared")
@@ -240,7 +240,7 @@ POINT_LESSON = '''\
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from minigrad.report import Lesson
+from minigrad_tutorials.report import Lesson
 
 lesson = Lesson("01_point", "A lesson with a point", point="Lines fall when they are trained.")
 budget = lesson.train_budget(fast=3, full=300, quick_seconds=5)
@@ -352,7 +352,7 @@ def test_fast_tour_report_in_a_browser(fast_tour):
     """index.html as headless Chromium shows it 1280 pixels wide: every lesson's figures and graphs
     load (no broken image, no DOT source where a picture belongs), nothing makes the reader scroll
     sideways, the graphs are not shrunk to unreadable labels, and each lesson has its preview.png."""
-    from minigrad.chromium import find_chromium, inspect
+    from minigrad_tutorials.chromium import find_chromium, inspect
 
     exe = find_chromium()
     if exe is None:
@@ -383,7 +383,7 @@ def test_a_slow_cell_keeps_writing_progress_lines():
     with the lesson, the cell and the minutes spent: nothing looks hung."""
     import io
 
-    from minigrad.tour import TourBar, _ticking
+    from minigrad_tutorials.tour import TourBar, _ticking
 
     out = io.StringIO()
     bar = TourBar(3, "quick", whole_tour=True, stream=out, heartbeat=0.1)

@@ -1,11 +1,11 @@
-"""minigrad.seeds: the statistics against hand-worked values and a t-table, and seeds run in
+"""minigrad_tutorials.seeds: the statistics against hand-worked values and a t-table, and seeds run in
 this process, in parallel processes and in the background."""
 import math
 import textwrap
 
 import pytest
 
-from minigrad.seeds import estimate, over_seeds, run_seeds, start_seeds, summarize
+from minigrad_tutorials.seeds import estimate, over_seeds, run_seeds, start_seeds, summarize
 
 pytest.importorskip("scipy", reason="the t interval uses scipy (the tour extra)")
 

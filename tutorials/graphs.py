@@ -119,7 +119,7 @@ def mlp(batch: int = 8, n_in: int = 3, n_hidden: int = 16, n_out: int = 4):
 def gpt(layers: int = 1, vocab_size: int = 16, block_size: int = 8, n_embd: int = 16, n_head: int = 2):
     """A small GPT (models/gpt.py) and its loss on one batch, its blocks in module boxes."""
     try:
-        from models.gpt import GPT, GPTConfig
+        from minigrad_models.gpt import GPT, GPTConfig
     except ImportError as e:
         raise RuntimeError(
             f"minigrad graph gpt: this example needs models/gpt.py, which could not be imported ({e}); "

@@ -62,26 +62,26 @@ def cmd_tour(args) -> int:
 
 # -- train and sample ---------------------------------------------------------------------------------
 def cmd_train(args) -> int:
-    from . import autothreads, zoo
+    from . import autothreads, recipes
 
     try:
         autothreads.apply(args.threads)
     except ValueError as e:
         raise UsageError(f"train {args.kind}: {e}") from None
 
-    settings = zoo.TrainSettings(size=args.size, iters=args.iters, batch_size=args.batch_size, lr=args.lr,
+    settings = recipes.TrainSettings(size=args.size, iters=args.iters, batch_size=args.batch_size, lr=args.lr,
                                  lr_decay_iters=args.lr_decay_iters, eval_interval=args.eval_interval,
                                  eval_iters=args.eval_iters, sample_tokens=args.sample_tokens, seed=args.seed,
                                  device=args.device)
     out = Path(args.out or f"checkpoints/{args.kind}-{args.size}")
     try:
-        corpus = zoo.load_corpus(args.corpus, args.size)
-        print(f"training {args.kind} ({zoo.WHAT[args.kind]}), size {args.size}, on {corpus.source} "
+        corpus = recipes.load_corpus(args.corpus, args.size)
+        print(f"training {args.kind} ({recipes.WHAT[args.kind]}), size {args.size}, on {corpus.source} "
               f"({len(corpus.text):,} characters)", flush=True)
-        trained = zoo.train(args.kind, corpus, settings)
+        trained = recipes.train(args.kind, corpus, settings)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         raise UsageError(f"train {args.kind}: {e}") from None
-    zoo.save(trained, out)
+    recipes.save(trained, out)
     results = trained.config.get("results", {})
     shown = ", ".join(f"{k} {v}" for k, v in results.items())
     print(f"saved {out}/ (config.json, model.safetensors, tokenizer.json); {shown}")
@@ -90,11 +90,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from . import zoo
+    from . import recipes
 
     try:
-        trained = zoo.load(args.checkpoint, device=args.device)
-        text = zoo.sample(trained, prompt=args.prompt, tokens=args.tokens, temperature=args.temperature,
+        trained = recipes.load(args.checkpoint, device=args.device)
+        text = recipes.sample(trained, prompt=args.prompt, tokens=args.tokens, temperature=args.temperature,
                           top_k=args.top_k, seed=args.seed)
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         raise UsageError(f"sample: {e}") from None
@@ -109,18 +109,20 @@ GRAPH_FORMATS = (".svg", ".png", ".pdf", ".dot")
 
 
 def cmd_graph(args) -> int:
-    from . import viz, viz_examples
+    from minigrad import viz
+
+    from . import graphs
 
     if (args.example is None) == (args.checkpoint is None):
         raise UsageError("graph: name one example (lookup, attention, mlp, gpt) or give --checkpoint DIR: one of the two")
     try:
         if args.checkpoint:
-            from . import zoo
+            from . import recipes
 
-            dot = zoo.loss_graph(zoo.load(args.checkpoint), max_nodes=args.max_nodes)
+            dot = recipes.loss_graph(recipes.load(args.checkpoint), max_nodes=args.max_nodes)
         else:
-            makers = {"lookup": viz_examples.lookup, "attention": viz_examples.attention, "mlp": viz_examples.mlp,
-                      "gpt": lambda: viz_examples.gpt(layers=args.layers)}
+            makers = {"lookup": graphs.lookup, "attention": graphs.attention, "mlp": graphs.mlp,
+                      "gpt": lambda: graphs.gpt(layers=args.layers)}
             dot = makers[args.example]()
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         raise UsageError(f"graph: {e}") from None
@@ -138,7 +140,7 @@ def cmd_graph(args) -> int:
 # -- rlhf ---------------------------------------------------------------------------------------------
 def cmd_rlhf(args) -> int:
     try:
-        from models.instructgpt import pipeline
+        from minigrad_models.instructgpt import pipeline
     except ImportError as e:
         raise UsageError(f"rlhf: the InstructGPT pipeline (models/instructgpt/pipeline.py) is not available "
                          f"here ({e})") from None
@@ -171,7 +173,7 @@ def cmd_bench(args) -> int:
 
 
 # -- the parser ---------------------------------------------------------------------------------------
-THREADS_HELP = ("numpy's BLAS threads (default: chosen by a measured rule and printed, see minigrad/autothreads.py; "
+THREADS_HELP = ("numpy's BLAS threads (default: chosen by a measured rule and printed, see tutorials/autothreads.py; "
                 "also MINIGRAD_THREADS=N)")
 
 
@@ -199,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     t.set_defaults(func=cmd_tour)
 
-    from .zoo import WHAT
+    from .recipes import WHAT
 
     kinds = "\n".join(f"  {k:<6} {WHAT[k]}" for k in KINDS)
     tr = sub.add_parser("train", help="train a model of the zoo and save a checkpoint",

@@ -5,7 +5,7 @@ One training run is an anecdote: the same recipe with another seed can land seve
 away. A lesson's headline claim ("PPO beats SFT") is therefore a claim about the mean over
 seeds, and it holds when the interval says so.
 
-    from minigrad.seeds import over_seeds
+    from minigrad_tutorials.seeds import over_seeds
     stats = over_seeds(run_seed, seeds=range(5), workers=2, budget="quick")
     stats["PPO | win rate vs SFT"]            # Estimate(mean=0.68, sem=0.02, low=0.63, high=0.73, n=5, ...)
     stats["PPO | win rate vs SFT"].format()   # '0.680 ± 0.050'  (mean ± half-width of the 95% interval)
@@ -13,7 +13,7 @@ seeds, and it holds when the interval says so.
 An experiment is a function `experiment(seed, **kwargs) -> {name: number}`. With workers=1 the
 seeds run one after another in this process. With workers > 1, or in the background with
 `start_seeds` (a lesson runs seed 0 itself, to show its models, while the other seeds train),
-each seed runs in a fresh Python process (`python -m minigrad.seeds`): the experiment must then
+each seed runs in a fresh Python process (`python -m minigrad_tutorials.seeds`): the experiment must then
 be a module-level function, its keyword arguments JSON, and its numbers come back as JSON.
 Fresh processes rather than fork: a lesson runs inside the tour, whose threads a fork would
 copy half-way, and spawn-style pools would re-run the lesson script itself in every worker.
@@ -72,7 +72,7 @@ def t_quantile(p: float, df: int) -> float:
     try:
         from scipy import stats  # noqa: PLC0415  (optional dependency, in the tour extra)
     except ImportError:
-        raise ImportError("minigrad.seeds: the t interval needs scipy; pip install 'minigrad[tour]' "
+        raise ImportError("minigrad_tutorials.seeds: the t interval needs scipy; pip install 'minigrad[tour]' "
                           "(or pip install scipy)") from None
     return float(stats.t.ppf(p, df))
 
@@ -118,7 +118,7 @@ def _reference(experiment: Callable) -> tuple[str, str]:
     """(module, qualified name) by which a fresh process finds `experiment`."""
     module, qualname = getattr(experiment, "__module__", None), getattr(experiment, "__qualname__", "")
     if not module or module == "__main__" or "<" in qualname:
-        raise ValueError(f"minigrad.seeds: to run seeds in other processes the experiment must be a "
+        raise ValueError(f"minigrad_tutorials.seeds: to run seeds in other processes the experiment must be a "
                          f"module-level function of an importable module, got {qualname or experiment!r} "
                          f"in {module!r}; move it into a module (or use workers=1)")
     return module, qualname
@@ -133,7 +133,7 @@ def _resolve(module: str, qualname: str) -> Callable:
 
 def _numbers(result, seed) -> dict[str, float]:
     if not isinstance(result, dict) or not all(isinstance(v, (int, float)) for v in result.values()):
-        raise TypeError(f"minigrad.seeds: the experiment must return a dict of numbers, got "
+        raise TypeError(f"minigrad_tutorials.seeds: the experiment must return a dict of numbers, got "
                         f"{type(result).__name__} for seed {seed}")
     return {str(k): float(v) for k, v in result.items()}
 
@@ -145,12 +145,12 @@ class SeedRuns:
     def __init__(self, experiment: Callable, seeds: Sequence[int], workers: int = 1, **kwargs):
         self.seeds = [int(s) for s in seeds]
         if workers < 1:
-            raise ValueError(f"minigrad.seeds: workers must be >= 1, got {workers}")
+            raise ValueError(f"minigrad_tutorials.seeds: workers must be >= 1, got {workers}")
         self.reference = _reference(experiment)
         try:
             self.kwargs_json = json.dumps(kwargs)
         except TypeError as e:
-            raise TypeError(f"minigrad.seeds: keyword arguments for other processes must be JSON ({e})") from None
+            raise TypeError(f"minigrad_tutorials.seeds: keyword arguments for other processes must be JSON ({e})") from None
         self._pool = ThreadPoolExecutor(max_workers=min(workers, max(1, len(self.seeds))))
         self._futures = [self._pool.submit(self._run_one, seed) for seed in self.seeds]
 
@@ -159,11 +159,11 @@ class SeedRuns:
         env = dict(os.environ, MINIGRAD_QUIET="1", PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         with tempfile.TemporaryDirectory(prefix="minigrad-seed-") as tmp:
             out = Path(tmp) / "result.json"
-            proc = subprocess.run([sys.executable, "-m", "minigrad.seeds", *self.reference, self.kwargs_json,
+            proc = subprocess.run([sys.executable, "-m", "minigrad_tutorials.seeds", *self.reference, self.kwargs_json,
                                    str(seed), str(out)], env=env, capture_output=True, text=True)
             if proc.returncode != 0 or not out.is_file():
                 tail = (proc.stderr or proc.stdout)[-3000:]
-                raise RuntimeError(f"minigrad.seeds: seed {seed} of {'.'.join(self.reference)} failed "
+                raise RuntimeError(f"minigrad_tutorials.seeds: seed {seed} of {'.'.join(self.reference)} failed "
                                    f"(exit {proc.returncode}):\n{tail}")
             return json.loads(out.read_text())
 
@@ -198,7 +198,7 @@ def over_seeds(experiment: Callable, seeds: Iterable[int], workers: int = 1, con
 
 
 def _worker_main(argv: Sequence[str]) -> int:
-    """`python -m minigrad.seeds MODULE QUALNAME KWARGS_JSON SEED OUT`: one seed, its numbers to OUT."""
+    """`python -m minigrad_tutorials.seeds MODULE QUALNAME KWARGS_JSON SEED OUT`: one seed, its numbers to OUT."""
     module, qualname, kwargs_json, seed, out = argv
     result = _numbers(_resolve(module, qualname)(int(seed), **json.loads(kwargs_json)), seed)
     Path(out).write_text(json.dumps(result))

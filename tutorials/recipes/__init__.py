@@ -1,14 +1,15 @@
-"""The model zoo behind `minigrad train` and `minigrad sample`: every kind trained, saved, loaded and
+"""The recipes behind `minigrad train` and `minigrad sample`: every kind trained, saved, loaded and
 sampled through the same four calls.
 
-    trained = zoo.train("gpt", corpus="builtin", size="tiny", iters=200)   # or TrainSettings
-    zoo.save(trained, "ckpt/")            # config.json + model.safetensors + tokenizer.json
-    trained = zoo.load("ckpt/")
-    print(zoo.sample(trained, prompt="The ", tokens=200, temperature=0.8, top_k=20))
+    trained = recipes.train("gpt", corpus="builtin", size="tiny", iters=200)   # or TrainSettings
+    recipes.save(trained, "ckpt/")            # config.json + model.safetensors + tokenizer.json
+    trained = recipes.load("ckpt/")
+    print(recipes.sample(trained, prompt="The ", tokens=200, temperature=0.8, top_k=20))
 
 Each kind lives in its own file here (ngram, char_lm for rnn/lstm/gru/gpt, bert, bart) with the
 same functions: presets, fit, state_dict, tokenizer_json, restore, generate, loss_on_example. The models
-themselves are in models/; this package only wires them to a corpus and a checkpoint folder.
+themselves are in models/; this package wires them to a corpus and a checkpoint folder, and holds the
+lessons' tasks, training loops and scores beside them (seq2seq.py and transformer.py for lesson 5).
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from minigrad import zoo
-from minigrad.cli import main
+from minigrad_tutorials import recipes
+from minigrad_tutorials.cli import main
 
 # config/train_shakespeare_char.py (nanoGPT), with train.py's defaults where the config is silent
 NANOGPT = dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2, learning_rate=1e-3,
@@ -29,7 +29,7 @@ def _no_real_corpora(monkeypatch):
 
 
 def test_the_gpu_preset_is_nanogpts_shakespeare_char_config():
-    preset = zoo.presets("gpt")["gpu"]
+    preset = recipes.presets("gpt")["gpu"]
     for ours, theirs in [("n_layer", "n_layer"), ("n_head", "n_head"), ("n_embd", "n_embd"),
                          ("block_size", "block_size"), ("batch_size", "batch_size"), ("dropout", "dropout"),
                          ("lr", "learning_rate"), ("iters", "max_iters"), ("eval_interval", "eval_interval"),
@@ -38,7 +38,7 @@ def test_the_gpu_preset_is_nanogpts_shakespeare_char_config():
 
 
 def test_the_gpu_recipe_starts_on_the_cpu_on_nanogpts_schedule():
-    trained = zoo.train("gpt", "builtin", size="gpu", iters=3, batch_size=2, eval_iters=1, sample_tokens=0,
+    trained = recipes.train("gpt", "builtin", size="gpu", iters=3, batch_size=2, eval_iters=1, sample_tokens=0,
                         lr_decay_iters=5000)
     model = trained.config["model"]
     assert (model["n_layer"], model["n_head"], model["n_embd"], model["block_size"]) == (6, 6, 384, 256)
@@ -60,4 +60,4 @@ def test_the_command_runs_the_gpu_recipe_and_reports_val_loss_and_time(tmp_path,
 
 def test_the_gpu_size_is_for_gpt_only():
     with pytest.raises(ValueError, match="not defined for lstm"):
-        zoo.train("lstm", "builtin", size="gpu", iters=1)
+        recipes.train("lstm", "builtin", size="gpu", iters=1)

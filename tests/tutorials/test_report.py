@@ -1,11 +1,11 @@
-"""minigrad.report: which budget a lesson runs at (fast / quick / full), from its flags or the
+"""minigrad_tutorials.report: which budget a lesson runs at (fast / quick / full), from its flags or the
 environment, and what it leaves in result.json."""
 import json
 import sys
 
 import pytest
 
-from minigrad.report import BUDGETS, Lesson, budget_mode
+from minigrad_tutorials.report import BUDGETS, Lesson, budget_mode
 
 
 @pytest.fixture

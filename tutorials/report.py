@@ -7,7 +7,7 @@ folders into one report (index.html and README.md).
 
     lesson = Lesson("04_rnn", "RNN, LSTM, GRU", point="Gated cells beat the plain RNN.")
     budget = lesson.train_budget(fast=60, full=3000, quick_seconds=25)  # {"steps": .., "seconds": ..}
-    stats = rnn_lm.train(model, batches, **budget)   # stops at the steps or the seconds
+    stats = char_lm.train(model, batches, **budget)   # stops at the steps or the seconds
     lesson.trained("LSTM on names", stats["steps"], stats["seconds"])
     lesson.metric("LSTM dev loss", 1.93, note="3000 updates (--full) reach 1.925")
     lesson.table(rows, "loss", caption="...")          # rows: list of dicts

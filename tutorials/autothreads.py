@@ -4,7 +4,7 @@ said out loud, and overridden by `--threads N` or MINIGRAD_THREADS=N.
 This is the application's choice; the library only offers minigrad.set_num_threads.
 
 Measured on a 2-core machine shared with other work (medians of paired runs in one process, one
-BLAS thread against two, taking turns; `python -m minigrad.autothreads --measure` repeats it):
+BLAS thread against two, taking turns; `python -m minigrad_tutorials.autothreads --measure` repeats it):
 
     a training step                                   shared machine   + one CPU-bound process
     char-LSTM: embed 64, hidden 256, batch 32, seq 64   4.3x slower      6.8x slower
@@ -30,7 +30,7 @@ import os
 import statistics
 import time
 
-from .threads import get_num_threads, set_num_threads
+from minigrad.threads import get_num_threads, set_num_threads
 
 PAYS = 0.8           # two threads must take at most this share of one thread's time
 _chosen: int | None = None  # what this process was given, so a lesson inside the tour does not choose again
@@ -136,7 +136,7 @@ def _measure_steps(repeats: int = 9) -> None:
 
     import minigrad as mg
     from minigrad import nn, optim
-    from models.gpt import GPT, shakespeare_char_config
+    from minigrad_models.gpt import GPT, shakespeare_char_config
 
     rng = np.random.default_rng(0)
     mg.manual_seed(0)

@@ -1,11 +1,11 @@
 """`minigrad tour`: run every lesson in order and gather what they show into one report.
 
 Each lesson (tutorials/NN_*.py) writes its figures, graphs, tables and numbers into its own
-folder with a result.json (see minigrad/report.py). The tour runs them one after another in
+folder with a result.json (see tutorials/report.py). The tour runs them one after another in
 this process, cell by cell (the `# %%` cells of the percent format), under one progress line
 (TourBar: which lesson, which cell, the minutes spent) with each training loop's bar beneath it
 (the step, the loss, the time left). What a lesson prints goes to its folder's log.txt (on the
-terminal too with verbose=True). Then `index.html` and `README.md` (minigrad/tour_page.py) show
+terminal too with verbose=True). Then `index.html` and `README.md` (tutorials/tour_page.py) show
 every lesson's results, and `tour.json` lists each lesson's status, time, point and numbers.
 
 A lesson that raises is shown as failed in the report (with its traceback), the tour goes on
@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
 
-from . import random
+from minigrad import random
 from .report import check_budget, fmt
-from .train import clock_text
+from minigrad.train import clock_text
 from .tour_page import write_report
 
 
@@ -42,7 +42,7 @@ _FUTURE_FLAGS = reduce(lambda a, b: a | b,
 
 # -- finding and reading lessons -------------------------------------------------------------------
 def lessons_dir() -> Path:
-    import tutorials
+    import minigrad_tutorials as tutorials
 
     return Path(tutorials.__file__).parent
 
@@ -151,7 +151,7 @@ class TourBar:
 
     def __init__(self, lessons: int, budget: str, whole_tour: bool, stream, disable: bool = False,
                  heartbeat: float = 20.0):
-        from .train import _tqdm, progress_to
+        from minigrad.train import _tqdm, progress_to
 
         self.lessons, self.stream, self.disable, self.heartbeat = lessons, stream, disable, heartbeat
         self.expected = TOUR_MINUTES[budget] * 60 if whole_tour else None
@@ -234,7 +234,7 @@ def _ticking(bar: TourBar, interval: float = 0.5):
 def _execute_cells(path: Path, cells: list[Cell], namespace: dict, bar: TourBar, log=None) -> None:
     """Run the code cells in order in one namespace; line numbers in tracebacks are the file's.
     With `log` (a file), what a cell prints goes there; the progress bars stay on the terminal."""
-    from .train import progress_to
+    from minigrad.train import progress_to
 
     flags = 0
     for i, cell in enumerate(cells, 1):
@@ -251,7 +251,7 @@ def _execute_cells(path: Path, cells: list[Cell], namespace: dict, bar: TourBar,
 def run_lesson(path: Path, out_root: Path, budget: str = "quick", data: str | None = None,
                verbose: bool = False, bar: TourBar | None = None) -> dict:
     """Run one lesson with its own output folder at `budget` ("fast", "quick" or "full"; see
-    minigrad/report.py); return its result.json, or the error. `bar`: the tour's progress line
+    tutorials/report.py); return its result.json, or the error. `bar`: the tour's progress line
     (None: a silent one).
 
     The result gets `dir`, `seconds`, `cpu_seconds` and `log` (the lesson's output, in log.txt) added; a lesson
@@ -322,7 +322,7 @@ def _graphviz_note() -> str | None:
     except ImportError:
         return ("note: the graphviz Python package is missing, so the lessons cannot build their graphs: "
                 'pip install -e ".[tour]"')
-    from .viz import GraphvizNotFound, renderers
+    from minigrad.viz import GraphvizNotFound, renderers
 
     try:
         if renderers():
@@ -364,15 +364,15 @@ def tour(out: str | os.PathLike = "minigrad-tour", budget: str = "quick", lesson
 
     budget: "fast" (a smoke test in under a minute), "quick" (the default: each model trains for
     a share of about ten minutes of wall clock, and each lesson says whether its point showed) or
-    "full" (the fixed step counts the docstrings quote); see minigrad/report.py.
+    "full" (the fixed step counts the docstrings quote); see tutorials/report.py.
 
     data: a folder with names.txt / tinyshakespeare.txt; without it every lesson uses the built-in
     corpora (a $MINIGRAD_DATA in the environment is ignored, so the tour gives the same report
     everywhere). progress_bar: None decides from the terminal, False hides the bars. threads:
-    numpy's BLAS threads (None: minigrad.autothreads' rule, said on the first line). previews:
+    numpy's BLAS threads (None: minigrad_tutorials.autothreads' rule, said on the first line). previews:
     a preview.png of each lesson's section, where Chromium is installed."""
     from .autothreads import apply as apply_threads
-    from .train import quiet
+    from minigrad.train import quiet
 
     check_budget(budget)
     out_root = Path(out)
