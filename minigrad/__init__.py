@@ -6,7 +6,6 @@
     loss.backward()
     print(x.grad)
 """
-import sys as _sys
 
 import numpy as _np
 
@@ -28,14 +27,9 @@ from .threads import get_num_threads, set_num_threads
 
 from . import amp
 from .amp import autocast
-from . import functional_autograd as _functional_autograd
+from .autograd import functional as _autograd_functional  # noqa: F401  (minigrad.autograd.functional)
 
 __version__ = "0.1.0"
-
-# `minigrad.autograd.functional` (jacobian, hessian, vjp, jvp, hvp, vhp), as in PyTorch: autograd is
-# a module, so the functional helpers live beside it and are registered under its name
-autograd.functional = _functional_autograd
-_sys.modules[__name__ + ".autograd.functional"] = _functional_autograd
 
 _allocator.tune()  # reuse freed host memory between training steps (see allocator.py)
 

@@ -48,8 +48,8 @@ float16, float32 = np.dtype(np.float16), np.dtype(np.float32)
 def _policy() -> dict:
     """Function class -> the dtype autocast runs it in (imported when first needed: the ops sit
     below this module)."""
-    from .nn.attention import ScaledDotProductAttention
-    from .nn.recurrent import GRUScan, LSTMScan, RNNScan
+    from .ops.attention import ScaledDotProductAttention
+    from .ops.recurrent import GRUScan, LSTMScan, RNNScan
     from .ops import einsum, elementwise, fused, linalg, norm, pointwise, prod, reduce, scan, vector_norm
 
     lower = [fused.Linear, linalg.MatMul, einsum.Einsum, ScaledDotProductAttention]

@@ -141,8 +141,12 @@ def as_tensor(data, dtype=None, device=None):
     shared, host data for a GPU crosses once. Models use it for ids that arrive as lists or arrays."""
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype)
-    on_cpu = device is None or normalize_device(device) == "cpu"
-    if on_cpu and isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype):
+    if isinstance(data, np.generic):  # what a numpy reduction returns: a 0-d array, shared
+        data = np.asarray(data)
+    same_dtype = dtype is None or np.dtype(dtype) == getattr(data, "dtype", None)
+    if same_dtype and device is None and (isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__")):
+        return Tensor._make(data, False, None)  # an array where it is: shared, as torch.as_tensor
+    if same_dtype and isinstance(data, np.ndarray) and normalize_device(device) == "cpu":
         return Tensor._make(data, False, None)
     return Tensor(data, dtype=dtype, device=device)
 

@@ -54,9 +54,9 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
-from minigrad.autograd import Function
 from minigrad.backend import to_numpy, xp_of
 from minigrad.nn import functional as F
+from minigrad.ops.linalg import WeightedSum
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2  # the translation task's special ids
 
@@ -91,40 +91,6 @@ class AdditiveAttention(nn.Module):
             scores = scores.masked_fill(~mask, float("-inf"))
         weights = scores.softmax(dim=-1)                                 # a_j
         return WeightedSum.apply(weights, keys), weights                 # sum_j a_j h_j
-
-
-class WeightedSum(Function):
-    """c_b = sum_s a_bs k_bs    dL/da_bs = k_bs . g_b,  dL/dk_bs = a_bs g_b
-
-    One batched matmul, (B, 1, S) @ (B, S, D). Written as its own node (rather than with the
-    MatMul op) because MatMul's backward forms dL/dk as the outer product a^T @ g, a matmul with a
-    contracted dim of 1, which numpy runs ~5-10x slower than the broadcast product used here.
-    """
-
-    def forward(ctx, a, k):
-        xp = xp_of(k)
-        ctx.save_inputs()
-        return xp.matmul(a[:, None, :], xp.ascontiguousarray(k))[:, 0]
-
-    def backward(ctx, g):
-        a, k = ctx.inputs
-        na, nk = ctx.next_functions
-        ga = (k @ g.unsqueeze(-1)).squeeze(-1) if na is not None else None
-        gk = a.unsqueeze(-1) * g.unsqueeze(1) if nk is not None else None
-        return ga, gk
-
-
-class Contiguous(Function):
-    """y = x with its values laid out row-major (a copy if they are not)    dy/dx = 1
-
-    Tensor.contiguous() leaves the layout as it is; numpy's batched matmul is ~10x slower on a
-    transposed view, and the encoder's batch-first output is one."""
-
-    def forward(ctx, x):
-        return xp_of(x).ascontiguousarray(x)
-
-    def backward(ctx, gy):
-        return gy
 
 
 def reverse_within_lengths(src, lengths):
@@ -257,7 +223,7 @@ class Seq2Seq(nn.Module):
         s0 = self.init_state(backward_final).tanh()
         xp = src.xp
         mask = mg.as_tensor(xp.arange(src.shape[1])[None, :] < lengths.data[:, None])  # on the device, like the scores
-        keys = Contiguous.apply(annotations)  # read at every decoder step: lay it out once
+        keys = annotations.contiguous()  # read at every decoder step: lay it out once
         memory = {"keys": keys, "projected": self.attn.project_keys(keys), "mask": mask}
         return memory, (s0, mg.zeros_like(s0))
 

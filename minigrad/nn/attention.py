@@ -20,165 +20,14 @@ import numpy as np
 
 from ..autograd import is_grad_enabled
 from ..backend import xp_of
-from ..ops._util import const
-from ..ops.cuda_kernels import on as fused_kernel_for
-from ..ops.cuda_rows import attention_softmax, attention_softmax_backward
-from ..ops.fused import Fused
+from ..creation import as_tensor
+from ..ops.attention import ScaledDotProductAttention, _attention_weights_composite, causal_bias
 from ..tensor import Tensor
 from . import functional as F
+from .functional import _as_bias, scaled_dot_product_attention
 from . import init
 from .layers import Linear
 from .module import Module, Parameter
-
-_NEG_INF = float("-inf")
-
-
-# -- the fused kernel ------------------------------------------------------------------------
-def _sum_to(g, shape):
-    """Sum a raw-array gradient back to a broadcast input's shape."""
-    if g.shape == tuple(shape):
-        return g
-    lead = g.ndim - len(shape)
-    dims = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
-    return g.sum(axis=dims, keepdims=True).reshape(shape)
-
-
-def _attention_weights_composite(q, k, v, bias, keep, scale, causal=False):
-    """The same computation with primitive ops: (output, weights after dropout)."""
-    if causal:
-        bias = const(causal_bias(q.shape[-2], k.shape[-2], q.dtype, q.xp, offset=0))
-    s = (q @ k.transpose(-2, -1)) * scale
-    if bias is not None:
-        s = s + bias
-        # rows that may see nothing: all zeros (asked on the device for every row: no host sync)
-        dead = const((s.data == _NEG_INF).all(axis=-1, keepdims=True))
-        p = s.masked_fill(dead, 0.0).softmax(-1).masked_fill(dead, 0.0)
-    else:
-        p = s.softmax(-1)
-    if keep is not None:
-        p = p * const(keep)
-    return p @ v, p
-
-
-class ScaledDotProductAttention(Fused):
-    """out = A V,  A = P * M,  P = softmax(S),  S = Q K^T * scale + B
-
-    B is an additive mask (0 where allowed, -inf where blocked), M the dropout mask already
-    scaled by 1/(1-p) (or all ones); causal=True means the causal mask without making it (query i
-    sees keys j <= i), which a GPU applies inside its softmax kernel. With dO = dL/dout:
-        dL/dV = A^T dO          dL/dA = dO V^T          dL/dP = dL/dA * M
-        dL/dS = P * (dL/dP - rowsum(dL/dP * P))          (the softmax Jacobian)
-        dL/dQ = dL/dS K * scale     dL/dK = dL/dS^T Q * scale     dL/dB = dL/dS
-    summed over batch dims that were broadcast. One node: the (L, S) score matrix is made
-    once in forward and the backward is four matmuls on raw arrays.
-    """
-
-    def forward(ctx, q, k, v, bias=None, keep=None, scale=1.0, causal=False):
-        xp = xp_of(q)
-        ctx.save_inputs()
-        ctx.kwargs = dict(scale=scale, causal=causal)
-        s = q @ xp.swapaxes(k, -1, -2)
-        if bias is None and fused_kernel_for(s):  # scale, mask and softmax in one kernel (cuda_rows.py)
-            ctx.p = attention_softmax(s, scale, causal)
-            return (ctx.p * keep if keep is not None else ctx.p) @ v
-        if causal:
-            bias = causal_bias(q.shape[-2], k.shape[-2], q.dtype, xp, offset=0)
-        s *= scale
-        m = None
-        if bias is not None:
-            if np.broadcast_shapes(s.shape, bias.shape) == s.shape:
-                s += bias
-            else:  # the mask has batch dims the inputs lack
-                s = s + bias
-            # a row that may attend to nothing is all -inf: shift it by 0 (not by -inf, which gives
-            # NaN) and divide it by 1, so that it stays all zeros; elementwise, so the host never
-            # has to ask the device whether such a row exists
-            m = s.max(axis=-1, keepdims=True)
-            m = xp.where(m == _NEG_INF, 0.0, m)
-        s -= m if m is not None else s.max(axis=-1, keepdims=True)
-        p = xp.exp(s, out=s)
-        denom = p.sum(axis=-1, keepdims=True)
-        if bias is not None:
-            denom = xp.where(denom == 0, 1.0, denom)
-        p /= denom
-        ctx.p = p
-        a = p * keep if keep is not None else p
-        return a @ v
-
-    def fast_backward(ctx, gout):
-        xp = xp_of(gout)
-        q, k, v, bias, keep = ctx.inputs  # keep is a raw array (or None), the others Tensors
-        q, k, v = q.data, k.data, v.data
-        bias = bias.data if bias is not None else None
-        nq, nk, nv, nb, _ = ctx.next_functions
-        scale = ctx.kwargs["scale"]
-        p = ctx.p
-        gq = gk = gv = gb = None
-        a = p * keep if keep is not None else p
-        if nv is not None:
-            gv = _sum_to(xp.swapaxes(a, -1, -2) @ gout, v.shape)
-        if nq is None and nk is None and nb is None:
-            return gq, gk, gv, gb, None
-        gp = gout @ xp.swapaxes(v, -1, -2)
-        if nb is None and fused_kernel_for(gp):  # dropout mask, softmax Jacobian and scale in one kernel
-            gs = attention_softmax_backward(gp, p, keep, scale)
-        else:
-            if keep is not None:
-                gp *= keep
-            gs = gp
-            gs -= (gp * p).sum(axis=-1, keepdims=True)
-            gs *= p
-            if nb is not None:
-                gb = _sum_to(gs, bias.shape)
-            gs *= scale
-        if nq is not None:
-            gq = _sum_to(gs @ k, q.shape)
-        if nk is not None:
-            gk = _sum_to(xp.swapaxes(gs, -1, -2) @ q, k.shape)
-        return gq, gk, gv, gb, None
-
-    @staticmethod
-    def composite(q, k, v, bias=None, keep=None, scale=1.0, causal=False):
-        return _attention_weights_composite(q, k, v, bias, keep, scale, causal)[0]
-
-
-# -- masks -------------------------------------------------------------------------------
-_causal_cache: dict = {}
-
-
-def causal_bias(L, S, dtype=np.float32, xp=np, offset=None):
-    """Additive (L, S) mask: 0 where query i may see key j, -inf where j is in its future.
-
-    Query i sits at position offset + i among the keys; offset defaults to S - L, so that the
-    last query sees every key (a chunk of new tokens after a cache of S - L old ones). With
-    L == S that is the ordinary lower-triangular mask.
-    """
-    if offset is None:
-        offset = S - L
-    key = (L, S, offset, np.dtype(dtype).str, xp)
-    bias = _causal_cache.get(key)
-    if bias is None:
-        future = xp.arange(S)[None, :] > (xp.arange(L)[:, None] + offset)
-        bias = xp.where(future, _NEG_INF, 0.0).astype(dtype)
-        if len(_causal_cache) > 64:
-            _causal_cache.clear()
-        _causal_cache[key] = bias
-    return bias
-
-
-def _as_bias(mask, dtype, who, allowed_when):
-    """A bool mask -> an additive float one; a float mask passes through (as a Tensor).
-
-    allowed_when: the bool value that means "may attend" (True for SDPA, False for MHA)."""
-    if not isinstance(mask, Tensor):
-        mask = Tensor(np.asarray(mask))
-    if mask.dtype == np.bool_:
-        xp = mask.xp
-        allowed = mask.data if allowed_when else ~mask.data
-        return const(xp.where(allowed, 0.0, _NEG_INF).astype(dtype))
-    if mask.dtype.kind != "f":
-        raise TypeError(f"{who}: a mask must be bool or float, got dtype {mask.dtype}")
-    return mask if mask.dtype == dtype else mask.type(dtype)
 
 
 def _add_bias(a, b):
@@ -187,60 +36,9 @@ def _add_bias(a, b):
     if b is None:
         return a
     if not a.requires_grad and not b.requires_grad:
-        return const(a.data + b.data)
+        return as_tensor(a.data + b.data)
     return a + b
 
-
-def _check_qkv(q, k, v, who):
-    for name, t in (("query", q), ("key", k), ("value", v)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{who}: {name} must be a Tensor, got {type(t).__name__}")
-        if t.ndim < 2 or t.dtype.kind != "f":
-            raise ValueError(f"{who}: {name} must be a float tensor of shape (..., seq, dim), got shape "
-                             f"{tuple(t.shape)} and dtype {t.dtype}")
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"{who}: query and key need the same last dim (d_k), got query {tuple(q.shape)} "
-                         f"and key {tuple(k.shape)}")
-    if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"{who}: key and value need the same sequence length (dim -2), got key "
-                         f"{tuple(k.shape)} and value {tuple(v.shape)}")
-    try:
-        return np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-    except ValueError:
-        raise ValueError(f"{who}: the batch dims of query {tuple(q.shape)}, key {tuple(k.shape)} and value "
-                         f"{tuple(v.shape)} do not broadcast") from None
-
-
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
-                                 scale=None, generator=None):
-    """softmax(Q K^T * scale + mask) V with scale = 1/sqrt(d_k), as torch's F.scaled_dot_product_attention.
-
-    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev).
-    attn_mask: bool (True = may attend) or float (added to the scores), broadcastable to (..., L, S).
-    is_causal: query i sees keys 0..i (the top-left aligned lower triangle, as PyTorch).
-    dropout_p: dropout on the attention weights; applied whenever > 0, so pass 0.0 in eval mode.
-    """
-    batch = _check_qkv(query, key, value, "scaled_dot_product_attention")
-    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
-    if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both "
-                         "(fold the causal mask into attn_mask if you need both)")
-    dtype = query.dtype
-    bias = None
-    if attn_mask is not None:
-        bias = _as_bias(attn_mask, dtype, "scaled_dot_product_attention", allowed_when=True)
-        try:
-            np.broadcast_shapes(bias.shape, batch + (L, S))
-        except ValueError:
-            raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {tuple(bias.shape)} does not "
-                             f"broadcast to the scores' shape {batch + (L, S)}") from None
-    keep = None
-    if dropout_p > 0.0:
-        keep = F.dropout_mask(batch + (L, S), dropout_p, dtype, query.xp, generator)
-    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
-    return ScaledDotProductAttention.apply(query, key, value, bias, keep, scale=scale, causal=is_causal)
 
 
 # -- the key/value cache ---------------------------------------------------------------------
@@ -297,7 +95,7 @@ class KVCache:
         e.k[..., e.length:need, :] = k_new
         e.v[..., e.length:need, :] = v_new
         e.length = need
-        return const(e.k[..., :need, :]), const(e.v[..., :need, :])
+        return as_tensor(e.k[..., :need, :]), as_tensor(e.v[..., :need, :])
 
     def get_static(self, module):
         """The stored (k, v) of a cross-attention module, or None on the first step."""
@@ -507,7 +305,7 @@ class MultiheadAttention(Module):
                                  f"{(N * H, L, S)}, got {tuple(m.shape)}")
             bias = m
         elif is_causal:
-            bias = const(causal_bias(L, S, dtype, xp))
+            bias = as_tensor(causal_bias(L, S, dtype, xp))
         if key_padding_mask is not None:
             kpm = _as_bias(key_padding_mask, dtype, who, allowed_when=False)
             if kpm.shape != (N, S):
@@ -522,5 +320,4 @@ def _unsqueeze(mask, dim):
     return mask.unsqueeze(dim)
 
 
-__all__ = ["scaled_dot_product_attention", "ScaledDotProductAttention", "MultiheadAttention", "KVCache",
-           "causal_bias"]
+__all__ = ["scaled_dot_product_attention", "MultiheadAttention", "KVCache", "causal_bias"]

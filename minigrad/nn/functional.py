@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
+import math
+
 from ..ops import fused
+from ..ops.attention import ScaledDotProductAttention
 from ..ops.elementwise import Mul
+from ..creation import as_tensor
 from ..backend import check_index_range, xp_of
 from ..random import get_rng
 from ..tensor import Tensor, _as_index, where
-from ..ops._util import const
 
 
 def linear(input, weight, bias=None):
@@ -64,7 +67,7 @@ def dropout(input, p=0.5, training=True, generator=None):
         return input
     if p == 1.0:
         return input * 0.0
-    return Mul.apply(input, const(dropout_mask(input.shape, p, input.dtype, input.xp, generator)))
+    return Mul.apply(input, as_tensor(dropout_mask(input.shape, p, input.dtype, input.xp, generator)))
 
 
 def dropout_mask(shape, p, dtype, xp, generator=None):
@@ -96,8 +99,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
         f"nll_loss: target {bad} is out of range for {C} classes (valid: 0 to {C - 1}, or "
         f"ignore_index={ignore_index}); negative targets are not wrapped around"))
     w = (weight.data[t_safe] if weight is not None else xp.ones(t.shape)) * valid
-    w = const(w.astype(input.dtype))
-    picked = x.gather(1, const(t_safe.reshape(-1, 1))).reshape(-1)
+    w = as_tensor(w.astype(input.dtype))
+    picked = x.gather(1, as_tensor(t_safe.reshape(-1, 1))).reshape(-1)
     rows = -picked * w
     if reduction == "sum":
         return rows.sum()
@@ -145,13 +148,80 @@ def pad(input, pad, mode="constant", value=0.0):
     return input.pad(pad, value)
 
 
+# -- attention: the checks and masks around the fused op (ops/attention.py) ------------------------
+def _as_bias(mask, dtype, who, allowed_when):
+    """A bool mask -> an additive float one; a float mask passes through (as a Tensor).
+
+    allowed_when: the bool value that means "may attend" (True for SDPA, False for MHA)."""
+    if not isinstance(mask, Tensor):
+        mask = Tensor(np.asarray(mask))
+    if mask.dtype == np.bool_:
+        xp = mask.xp
+        allowed = mask.data if allowed_when else ~mask.data
+        return as_tensor(xp.where(allowed, 0.0, float("-inf")).astype(dtype))
+    if mask.dtype.kind != "f":
+        raise TypeError(f"{who}: a mask must be bool or float, got dtype {mask.dtype}")
+    return mask if mask.dtype == dtype else mask.type(dtype)
+
+
+def _check_qkv(q, k, v, who):
+    for name, t in (("query", q), ("key", k), ("value", v)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{who}: {name} must be a Tensor, got {type(t).__name__}")
+        if t.ndim < 2 or t.dtype.kind != "f":
+            raise ValueError(f"{who}: {name} must be a float tensor of shape (..., seq, dim), got shape "
+                             f"{tuple(t.shape)} and dtype {t.dtype}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"{who}: query and key need the same last dim (d_k), got query {tuple(q.shape)} "
+                         f"and key {tuple(k.shape)}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"{who}: key and value need the same sequence length (dim -2), got key "
+                         f"{tuple(k.shape)} and value {tuple(v.shape)}")
+    try:
+        return np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except ValueError:
+        raise ValueError(f"{who}: the batch dims of query {tuple(q.shape)}, key {tuple(k.shape)} and value "
+                         f"{tuple(v.shape)} do not broadcast") from None
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
+                                 scale=None, generator=None):
+    """softmax(Q K^T * scale + mask) V with scale = 1/sqrt(d_k), as torch's F.scaled_dot_product_attention.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev).
+    attn_mask: bool (True = may attend) or float (added to the scores), broadcastable to (..., L, S).
+    is_causal: query i sees keys 0..i (the top-left aligned lower triangle, as PyTorch).
+    dropout_p: dropout on the attention weights; applied whenever > 0, so pass 0.0 in eval mode.
+    """
+    batch = _check_qkv(query, key, value, "scaled_dot_product_attention")
+    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both "
+                         "(fold the causal mask into attn_mask if you need both)")
+    dtype = query.dtype
+    bias = None
+    if attn_mask is not None:
+        bias = _as_bias(attn_mask, dtype, "scaled_dot_product_attention", allowed_when=True)
+        try:
+            np.broadcast_shapes(bias.shape, batch + (L, S))
+        except ValueError:
+            raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {tuple(bias.shape)} does not "
+                             f"broadcast to the scores' shape {batch + (L, S)}") from None
+    keep = None
+    if dropout_p > 0.0:
+        keep = dropout_mask(batch + (L, S), dropout_p, dtype, query.xp, generator)
+    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    return ScaledDotProductAttention.apply(query, key, value, bias, keep, scale=scale, causal=is_causal)
+
+
 __all__ = [
-    "linear", "embedding", "relu", "gelu", "tanh", "sigmoid", "silu", "softmax", "log_softmax",
+    "scaled_dot_product_attention", "linear", "embedding", "relu", "gelu", "tanh", "sigmoid", "silu", "softmax", "log_softmax",
     "layer_norm", "dropout", "cross_entropy", "nll_loss", "mse_loss",
     "binary_cross_entropy_with_logits", "one_hot", "pad", "where",
 ]
 
-from .attention import scaled_dot_product_attention  # noqa: E402  (attention imports this module)
 # the layers' functional forms live beside their modules (conv.py, pooling.py, norm.py, activation.py)
 from .activation import leaky_relu  # noqa: E402
 from .conv import conv1d, conv2d, fold, unfold  # noqa: E402

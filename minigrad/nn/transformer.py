@@ -21,8 +21,8 @@ import math
 import numpy as np
 
 from .. import creation
+from ..creation import as_tensor
 from ..backend import check_index_range
-from ..ops._util import const
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -81,7 +81,7 @@ class SinusoidalPositionalEmbedding(Module):
 
     def forward(self, seq_len_or_positions, offset=0):
         pos = _positions(type(self).__name__, self.num_positions, seq_len_or_positions, offset, self.weight.xp)
-        return const(self.weight.data[pos])
+        return as_tensor(self.weight.data[pos])
 
     def extra_repr(self):
         return f"{self.num_positions}, {self.embedding_dim}"
@@ -92,7 +92,7 @@ class LearnedPositionalEmbedding(Embedding):
 
     def forward(self, seq_len_or_positions, offset=0):
         pos = _positions(type(self).__name__, self.num_embeddings, seq_len_or_positions, offset, self.weight.xp)
-        return F.embedding(const(pos), self.weight)
+        return F.embedding(as_tensor(pos), self.weight)
 
 
 # -- layers -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ def unbroadcast(g, shape):
 
     Broadcasting copies an input along new leading dims and along dims of size 1; the
     derivative of a copy is a sum, so the gradient is summed over exactly those dims.
+    `g` is a Tensor (a backward on Tensors) or an array (a fused kernel's raw backward).
     """
     if shape is None:
         return None
@@ -23,10 +24,10 @@ def unbroadcast(g, shape):
         return g
     lead = len(gshape) - len(shape)
     if lead:  # new leading dims: summed away
-        g = g.sum(dim=0 if lead == 1 else tuple(range(lead)))
+        g = g.sum(0 if lead == 1 else tuple(range(lead)))
     ones = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
     if ones:  # dims of size 1 that were stretched: summed, kept as size 1
-        g = g.sum(dim=ones, keepdim=True)
+        g = g.sum(ones, keepdim=True) if isinstance(g, autograd.Tensor) else g.sum(ones, keepdims=True)
     return g
 
 

@@ -15,6 +15,7 @@ from ..autograd import Function, enable_grad, grad, is_grad_enabled
 from ..backend import check_index_range, scatter_add, xp_of
 from ._util import const, normalize_dim
 from .cuda_kernels import on as fused_kernel_for
+from .elementwise import Where
 from .cuda_rows import cross_entropy_backward, cross_entropy_forward, layer_norm_backward, layer_norm_forward
 
 
@@ -220,8 +221,6 @@ class CrossEntropy(Fused):
 
     @staticmethod
     def composite(x, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-        from ..tensor import tensor as make_tensor
-
         C = x.shape[0] if x.ndim == 1 else x.shape[1]
         x2 = x.reshape(1, C) if x.ndim == 1 else x.movedim(1, -1).reshape(-1, C)
         logp = x2.log_softmax(dim=1)
@@ -237,12 +236,12 @@ class CrossEntropy(Fused):
         valid = t != ignore_index
         t_safe = xp_of(t).where(valid, t, 0)
         w_row = (weight.data[t_safe] if weight is not None else 1.0) * valid
-        w_row = make_tensor(w_row.astype(x.dtype))
-        picked = logp.gather(1, make_tensor(t_safe.reshape(-1, 1))).reshape(-1)
+        w_row = const(w_row.astype(x.dtype))
+        picked = logp.gather(1, const(t_safe.reshape(-1, 1))).reshape(-1)
         rows = -picked * w_row * (1 - label_smoothing)
         if label_smoothing:
             wl = logp * weight if weight is not None else logp
-            rows = rows - wl.sum(dim=1) * make_tensor(valid.astype(x.dtype)) * (label_smoothing / C)
+            rows = rows - wl.sum(dim=1) * const(valid.astype(x.dtype)) * (label_smoothing / C)
         if reduction == "sum":
             return rows.sum()
         if reduction == "mean":
@@ -397,11 +396,9 @@ class Embedding(Fused):
 
     @staticmethod
     def composite(weight, idx, padding_idx=None):
-        from ..tensor import Tensor, where
-
-        idx = idx.data if isinstance(idx, Tensor) else idx  # an index array, or a Tensor holding one
+        idx = idx.data if isinstance(idx, autograd.Tensor) else idx  # an index array, or a Tensor holding one
         y = weight[idx]
         if padding_idx is not None:  # the same values, but no gradient into the padding row
             keep = const(xp_of(idx).expand_dims(idx != padding_idx, -1))
-            y = where(keep, y, y.detach())
+            y = Where.apply(keep, y, y.detach())
         return y

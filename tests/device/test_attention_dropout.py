@@ -5,7 +5,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.nn import functional as F
-from minigrad.nn.attention import ScaledDotProductAttention, _attention_weights_composite
+from minigrad.ops.attention import ScaledDotProductAttention, _attention_weights_composite
 
 import standin
 

@@ -10,6 +10,7 @@ from minigrad import autograd
 from minigrad.autograd import Function
 from minigrad.nn import functional as F
 from minigrad.ops import fused
+from minigrad.ops.linalg import WeightedSum
 from minigrad.ops.shape import IndexSelect
 
 import standin
@@ -101,6 +102,8 @@ CASES = {
              + F.scaled_dot_product_attention(q, k, v, attn_mask=mg.ones(5, 5, device=q.device).tril() > 0),
              [f64(2, 5, 4), f64(2, 5, 4, seed=1), f64(2, 5, 4, seed=2)], {"ScaledDotProductAttention"}),
     "rnn_lstm_gru_scans": (lambda x: _scans(x), [f64(4, 2, 3)], {"RNNScan", "LSTMScan", "GRUScan"}),
+    "weighted_sum": (lambda a, k: WeightedSum.apply(a.softmax(-1), k), [f64(2, 5), f64(2, 5, 3, seed=1)],
+                     {"WeightedSum"}),
     # issue 15's ops
     "log1p_leaky_relu": (lambda x: x.log1p() * F.leaky_relu(x, 0.2), [f64(3, 4, lo=-0.5)], {"Log1p", "LeakyRelu"}),
     "prod": (lambda x, z: x.prod(1) + x.prod(0, keepdim=True).sum() + x.prod() + z.prod(1) + z.prod(),

@@ -19,8 +19,8 @@ import pytest
 import minigrad as mg
 from minigrad import nn, optim
 from minigrad.nn import functional as F
-from minigrad.nn.attention import _attention_weights_composite, causal_bias
-from minigrad.nn.recurrent import gru_step, lstm_step
+from minigrad.ops.attention import _attention_weights_composite, causal_bias
+from minigrad.ops.recurrent import gru_step, lstm_step
 from minigrad.ops import cuda_kernels, cuda_pointwise, cuda_rows
 from minigrad.ops._util import const
 from minigrad.ops.fused import CrossEntropy, LayerNorm

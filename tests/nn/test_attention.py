@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import nn
-from minigrad.nn.attention import ScaledDotProductAttention, causal_bias
+from minigrad.ops.attention import ScaledDotProductAttention, causal_bias
 from minigrad.nn.transformer import sinusoidal_positions
 from minigrad.optim.adam import Adam
 

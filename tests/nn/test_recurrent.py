@@ -8,7 +8,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import nn
-from minigrad.nn.recurrent import GRUScan, LSTMScan, RNNScan, gru_step, lstm_step, rnn_step
+from minigrad.ops.recurrent import GRUScan, LSTMScan, RNNScan, gru_step, lstm_step, rnn_step
 
 RNG = np.random.default_rng(0)
 

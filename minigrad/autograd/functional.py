@@ -22,8 +22,8 @@ or an error with strict=True.
 """
 from __future__ import annotations
 
-from . import autograd
-from .tensor import Tensor, stack
+from .. import autograd
+from ..tensor import Tensor, stack
 
 
 def _as_tuple(x, arg: str, fn: str):

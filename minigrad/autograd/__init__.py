@@ -31,7 +31,7 @@ from collections import namedtuple
 from numpy import asarray as _np_asarray
 from numpy import generic as _np_generic
 
-from .backend import device_of
+from ..backend import device_of
 
 _grad_enabled = True
 # minigrad.viz turns this on: released nodes then keep the shapes and dtypes of what they saved
