@@ -58,7 +58,7 @@ from minigrad.backend import to_numpy
 from minigrad.nn import functional as F
 from minigrad.random import get_rng
 from minigrad.tensor import Tensor
-from models.gpt import sample_next
+from minigrad.generation import sample_next
 from minigrad.train import Budget
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}

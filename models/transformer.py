@@ -29,11 +29,11 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID
 from minigrad.backend import to_numpy
+from minigrad.generation import beam_search, strip_after_eos
 from minigrad.nn import functional as F
 from minigrad.ops._util import const
 from minigrad.optim import Adam, clip_grad_norm_
 from minigrad.optim.lr_scheduler import LambdaLR
-from models.seq2seq import BeamSearch
 from minigrad.train import Budget
 
 
@@ -148,7 +148,7 @@ class TransformerSeq2Seq(nn.Module):
     @mg.no_grad()
     def beam_search(self, src, src_lengths=None, beam_size=5, max_len=None, alpha=0.6, use_cache=True):
         """The best of `beam_size` hypotheses per row by log P / length**alpha, as models.seq2seq's
-        beam search scores them (lists of ids without <eos>; see models.seq2seq.BeamSearch). The
+        beam search scores them (lists of ids without <eos>; minigrad.generation.beam_search). The
         decoder's KV cache follows the surviving hypotheses (KVCache.reorder); use_cache=False
         re-reads each prefix instead."""
         src = self._ids(src)
@@ -163,22 +163,19 @@ class TransformerSeq2Seq(nn.Module):
                 max_len = min(self.config.max_len, int(longest * 1.5 + 5))
             rep = xp.repeat(xp.arange(B), K)  # row b * K + k is beam k of sentence b
             memory, pad = memory[rep], const(pad.data[rep])
-            cache = nn.KVCache() if use_cache else None
-            search = BeamSearch(B, K, max_len, alpha, EOS_ID, xp)
-            y = xp.full(B * K, BOS_ID, dtype=np.int64)
-            while search.step < max_len:
-                if use_cache:
-                    fresh = y[:, None]
-                else:  # <bos> and the whole prefix of every beam
-                    fresh = xp.concatenate([xp.full((B * K, 1), BOS_ID, dtype=np.int64),
-                                            search.tokens.reshape(B * K, -1)], axis=1)
+            bos = xp.full((B * K, 1), BOS_ID, dtype=np.int64)
+
+            def step(tokens, cache):
+                # with the cache only the newest token (<bos> first); without, <bos> and the whole prefix
+                fresh = (tokens[:, -1:] if tokens.shape[1] else bos) if cache is not None else \
+                    xp.concatenate([bos, tokens], axis=1)
                 logits = self.decode(const(fresh), memory, pad, kv_cache=cache)
-                rows, y = search.advance(logits[:, -1].log_softmax(-1).data)
-                if not search.alive():
-                    break
-                if cache is not None:
-                    cache.reorder(rows)
-            return search.results()
+                return logits[:, -1].log_softmax(-1).data, cache
+
+            sequences, _ = beam_search(step, nn.KVCache() if use_cache else None, batch_size=B, num_beams=K,
+                                       max_new_tokens=max_len, xp=xp, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
+                                       length_penalty=alpha)
+            return strip_after_eos(to_numpy(sequences), EOS_ID)
         finally:
             self.train(was_training)
 

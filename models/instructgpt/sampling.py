@@ -18,7 +18,7 @@ import minigrad as mg
 from minigrad.backend import to_device, to_numpy, xp_of
 from minigrad.nn.attention import KVCache
 from minigrad.ops._util import const
-from models.gpt import sample_next
+from minigrad.generation import sample_next
 
 from .task import RESPONSE_END
 

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from minigrad.generation import sample_next
 from models.gpt import (
-    GPT, GPTConfig, TrainConfig, hf_state_dict_to_gpt, sample_next, shakespeare_char_config, train_char_gpt,
+    GPT, GPTConfig, TrainConfig, hf_state_dict_to_gpt, shakespeare_char_config, train_char_gpt,
 )
 
 
