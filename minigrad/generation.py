@@ -221,7 +221,8 @@ class BeamSearch:
         hyp = self.tokens[xp.arange(B), xp.take_along_axis(k, j, axis=1)[:, 0]]  # (B, step)
         n = self.step
         self.best_tokens[:, :n] = xp.where(better[:, None], hyp, self.best_tokens[:, :n])
-        self.best_tokens[:, n] = xp.where(better, self.eos if self.eos is not None else self.pad, self.best_tokens[:, n])
+        last = self.eos if self.eos is not None else self.pad
+        self.best_tokens[:, n] = xp.where(better, last, self.best_tokens[:, n])
         self.best_score = xp.where(better, step_best, self.best_score)
         self.n_finished += finishing.sum(axis=1)
         self.scores = xp.where((self.n_finished >= K)[:, None], _NEG_INF, new_scores)  # a finished row stops

@@ -30,12 +30,13 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
 from minigrad.nn import init
+from minigrad.nn.inputs import token_ids
 from minigrad.backend import to_numpy, xp_of
 from minigrad.nn.attention import KVCache, causal_bias
 from minigrad.ops._util import const
 
 from . import _hf
-from ._hf import padding_bias, token_ids
+from ._hf import padding_bias
 
 IGNORE_INDEX = -100
 POSITION_OFFSET = 2  # BartLearnedPositionalEmbedding: position i is row i + 2
@@ -290,7 +291,9 @@ class BartForConditionalGeneration(nn.Module):
 
     # -- the two halves -------------------------------------------------------------------------
     def _ids(self, x, name):
-        return token_ids(x, type(self).__name__, name, self.model.shared.weight.device)
+        """Ids (checked against the vocabulary; masks only for their shape) on the model's device."""
+        vocab = self.config.vocab_size if name.endswith("input_ids") else None
+        return token_ids(x, type(self).__name__, name, vocab, self.model.shared.weight.device)
 
     def encode(self, input_ids, attention_mask=None):
         who = type(self).__name__

@@ -31,6 +31,7 @@ from minigrad import io as mgio
 from minigrad import nn
 from minigrad.nn import functional as F
 from minigrad.nn.attention import KVCache, causal_bias
+from minigrad.nn.inputs import token_ids
 from minigrad.ops._util import const
 from minigrad.optim import AdamW
 from minigrad.backend import to_numpy, xp_of
@@ -175,23 +176,18 @@ class GPT(nn.Module):
     def _check_idx(self, idx, offset):
         """idx as a tensor, checked: 2-D integers that fit the block, ids inside the vocabulary.
         Ids on the host (a list, an array, a CPU tensor) are checked there, before they cross to
-        the device; ids already on a GPU are checked on it by the embedding, queued without a sync
-        (backend.check_index_range), so a forward never waits for the device."""
+        the device; ids already on a GPU are checked on it without a sync (nn.inputs.token_ids)."""
         if not isinstance(idx, mg.Tensor):
             idx = mg.tensor(np.asarray(idx))
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
             raise ValueError(f"GPT.forward: idx must be a 2-D integer tensor (batch, time), got shape "
                              f"{tuple(idx.shape)} and dtype {idx.dtype}")
-        T, V, block = idx.shape[1], self.config.vocab_size, self.config.block_size
+        idx = token_ids(idx, "GPT.forward", "idx", self.config.vocab_size)
+        T, block = idx.shape[1], self.config.block_size
         if offset + T > block:
             raise ValueError(f"GPT.forward: cannot forward a sequence of length {offset + T}"
                              f"{f' ({offset} cached + {T} new)' if offset else ''}: block_size is only {block}. "
                              f"Crop the context to its last {block} tokens (generate() does this)")
-        if idx.device == "cpu" and idx.numel():
-            lo, hi = int(idx.data.min()), int(idx.data.max())
-            if lo < 0 or hi >= V:
-                raise ValueError(f"GPT.forward: token id {lo if lo < 0 else hi} is outside the vocabulary "
-                                 f"[0, {V}); check that the tokenizer matches config.vocab_size")
         return idx
 
     def hidden_states(self, idx, kv_cache=None):

@@ -56,6 +56,7 @@ import minigrad as mg
 from minigrad import nn, optim
 from minigrad.backend import to_numpy
 from minigrad.nn import functional as F
+from minigrad.nn.inputs import token_ids
 from minigrad.random import get_rng
 from minigrad.tensor import Tensor
 from minigrad.generation import sample_next
@@ -84,8 +85,8 @@ class CharRNN(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, idx, state=None):
-        if not isinstance(idx, mg.Tensor):  # host ids go where the model is: the batch going in
-            idx = mg.tensor(np.asarray(idx), device=self.head.weight.device)
+        # host ids are checked against the vocabulary and go where the model is: the batch going in
+        idx = token_ids(idx, "CharRNN", "idx", self.vocab_size, self.head.weight.device, ndim=None)
         if idx.ndim != 2:
             raise ValueError(f"CharRNN: expected ids of shape (batch, time), got {tuple(idx.shape)}")
         h, state = self.rnn(self.embed(idx), state)

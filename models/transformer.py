@@ -31,6 +31,7 @@ from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID
 from minigrad.backend import to_numpy
 from minigrad.generation import beam_search, strip_after_eos
 from minigrad.nn import functional as F
+from minigrad.nn.inputs import token_ids
 from minigrad.ops._util import const
 from minigrad.optim import Adam, clip_grad_norm_
 from minigrad.optim.lr_scheduler import LambdaLR
@@ -96,16 +97,17 @@ class TransformerSeq2Seq(nn.Module):
 
     def forward(self, src, tgt_in, src_key_padding_mask=None):
         """Logits (B, T, V) for every target position, teacher-forced with tgt_in."""
-        src, tgt_in = self._ids(src), self._ids(tgt_in)
+        src, tgt_in = self._ids(src), self._ids(tgt_in, "tgt_in")
         if src_key_padding_mask is None:
             src_key_padding_mask = src == PAD_ID
         memory = self.encode(src, src_key_padding_mask)
         return self.decode(tgt_in, memory, src_key_padding_mask)
 
-    def _ids(self, x):
-        """Token ids as a tensor on the model's device (host ids cross here, once)."""
-        return mg.as_tensor(np.asarray(x, dtype=np.int64) if not isinstance(x, mg.Tensor) else x,
-                            device=self.tgt_embed.weight.device)
+    def _ids(self, x, name="src"):
+        """Token ids, checked against their vocabulary, as a tensor on the model's device (host ids cross
+        here, once)."""
+        vocab = self.config.src_vocab_size if name == "src" else self.config.tgt_vocab_size
+        return token_ids(x, type(self).__name__, name, vocab, self.tgt_embed.weight.device, ndim=None)
 
     @mg.no_grad()
     def greedy_decode(self, src, max_len=None):
@@ -231,7 +233,8 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
     while budget.running():
         for batch in length_sorted_batches(task, train_pairs, tc.batch_size, rng):
             logits = model(batch.src, batch.tgt_in)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), model._ids(batch.tgt_out.reshape(-1)),
+            target = model._ids(batch.tgt_out.reshape(-1), "tgt_out")
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target,
                                    ignore_index=PAD_ID, label_smoothing=tc.label_smoothing)
             opt.zero_grad()
             loss.backward()
@@ -272,8 +275,9 @@ def dataset_loss(model, task, pairs, batch_size=200):
     with mg.no_grad():
         for batch in task.batches(pairs, batch_size):
             logits = model(batch.src, batch.tgt_in)
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), model._ids(batch.tgt_out.reshape(-1)),
-                                     ignore_index=PAD_ID, reduction="sum").item()
+            target = model._ids(batch.tgt_out.reshape(-1), "tgt_out")
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target, ignore_index=PAD_ID,
+                                     reduction="sum").item()
             count += int((batch.tgt_out != PAD_ID).sum())
     model.train(was_training)
     return total / count

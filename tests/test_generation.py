@@ -26,7 +26,8 @@ def test_top_k_keeps_the_k_largest_by_hand():
     np.testing.assert_array_equal(kept, [[True, True, False, False, False]])
 
 
-@pytest.mark.parametrize("top_p, n_kept", [(0.45, 1), (0.55, 2), (0.69, 2), (0.75, 3), (0.84, 3), (0.9, 4), (0.99, 5), (1.0, 5)])
+@pytest.mark.parametrize("top_p, n_kept",
+                         [(0.45, 1), (0.55, 2), (0.69, 2), (0.75, 3), (0.84, 3), (0.9, 4), (0.99, 5), (1.0, 5)])
 def test_top_p_keeps_the_smallest_set_reaching_p_by_hand(top_p, n_kept):
     # cumulative mass 0.5, 0.7, 0.85, 0.95, 1.0: a token stays while the mass before it is < top_p
     # (p off those boundaries: at one exactly, rounding decides)

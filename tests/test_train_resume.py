@@ -13,7 +13,8 @@ from minigrad.cli import main  # noqa: E402
 # 10 steps, stopped at 5 (the first 5 of the same 10-step schedule: --lr-decay-iters 10): an
 # evaluation every 4 steps, so the stopped run's closing evaluation (at 5) is one the uninterrupted
 # run never makes; both must still agree
-COMMON = ["--size", "tiny", "--eval-interval", "4", "--eval-iters", "2", "--sample-tokens", "0", "--lr-decay-iters", "10"]
+COMMON = ["--size", "tiny", "--eval-interval", "4", "--eval-iters", "2", "--sample-tokens", "0",
+          "--lr-decay-iters", "10"]
 STEPS, STOP = 10, 5
 
 

@@ -27,6 +27,7 @@ from ..ops.fused import Fused
 from ..tensor import Tensor
 from . import functional as F
 from . import init
+from .inputs import mask_to_bias
 from .layers import Linear
 from .module import Module, Parameter
 
@@ -173,9 +174,7 @@ def _as_bias(mask, dtype, who, allowed_when):
     if not isinstance(mask, Tensor):
         mask = Tensor(np.asarray(mask))
     if mask.dtype == np.bool_:
-        xp = mask.xp
-        allowed = mask.data if allowed_when else ~mask.data
-        return const(xp.where(allowed, 0.0, _NEG_INF).astype(dtype))
+        return mask_to_bias(mask, dtype, attend=allowed_when)
     if mask.dtype.kind != "f":
         raise TypeError(f"{who}: a mask must be bool or float, got dtype {mask.dtype}")
     return mask if mask.dtype == dtype else mask.type(dtype)

@@ -155,8 +155,8 @@ def _resume(kind, settings, model, optimizer, scheduler, batch_generator, tokeni
     saved, tok_json, weights = read_checkpoint(folder)
     state = read_training_state(folder)
     if saved.get("kind") != kind or saved.get("model") != config:
-        raise ValueError(f"--resume {folder}: it holds a {saved.get('kind')} model {saved.get('model')}, not this run's "
-                         f"{kind} {config}; resume with the kind, --size and corpus it was trained with")
+        raise ValueError(f"--resume {folder}: it holds a {saved.get('kind')} model {saved.get('model')}, not this "
+                         f"run's {kind} {config}; resume with the kind, --size and corpus it was trained with")
     if char_tokenizer_from_json(tok_json).itos != tokenizer.itos:
         raise ValueError(f"--resume {folder}: its vocabulary differs from this corpus's; resume on the corpus it was "
                          f"trained on ({saved.get('corpus', {}).get('spec')})")
