@@ -218,3 +218,16 @@ def test_sample_stream_stops_when_every_row_has_eos():
                               eos_token_id=0, pad_token_id=9))
     np.testing.assert_array_equal(np.stack(cols, 1), [[0, 9, 9], [2, 2, 0]])
     assert calls == [1, 2, 3]
+
+
+def test_the_readme_generation_example_runs(capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"## Generating text.*?```python\n(.*?)```", readme, re.S).group(1)
+    scope = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    assert scope["out"].shape[0] == 1 and 3 < scope["out"].shape[1] <= 23
+    assert scope["best"].shape[0] == 1 and 3 < scope["best"].shape[1] <= 13
+    assert capsys.readouterr().out.strip()  # the stream printed its tokens
