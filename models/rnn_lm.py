@@ -59,7 +59,7 @@ from minigrad.nn import functional as F
 from minigrad.nn.inputs import token_ids
 from minigrad.random import get_rng
 from minigrad.tensor import Tensor
-from minigrad.generation import sample_next
+from minigrad.generation import sample_stream
 from minigrad.train import Budget
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -98,7 +98,8 @@ class CharRNN(nn.Module):
     def generate(self, prompt_ids, max_new_tokens, temperature=1.0, generator=None, stop_id=None, top_k=None):
         """Sample a continuation of each row of prompt_ids (B, T0), one character at a time,
         carrying the state (temperature 0: the most likely one; top_k: only among the k most
-        likely); a row ends after `stop_id` (the names' '.'). Returns lists of ids.
+        likely; minigrad.generation draws); a row ends after `stop_id` (the names' '.'). Returns
+        lists of ids.
 
         The loop stays on the model's device: each sampled id is fed back from there and drawn by
         the device's generator; the ids reach the host once, at the end. With stop_id, one flag a
@@ -106,18 +107,18 @@ class CharRNN(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            logits, state = self(prompt_ids)
+            prompt = token_ids(prompt_ids, "CharRNN.generate", "prompt_ids", self.vocab_size, self.head.weight.device)
+            logits, state = self(prompt)
             xp = logits.xp
-            rng = get_rng(generator, xp)
-            steps, done = [], xp.zeros(logits.shape[0], dtype=bool)
-            for _ in range(max_new_tokens):
-                nxt = sample_next(logits.data[:, -1], temperature, top_k, None, rng)
-                steps.append(nxt)
-                if stop_id is not None:
-                    done |= nxt == stop_id
-                    if done.all():
-                        break
-                logits, state = self(Tensor._make(nxt[:, None], False, None), state)
+
+            def next_logits(tokens):  # the state has read the prompt: feed only the newest token
+                nonlocal logits, state
+                if tokens.shape[1] > prompt.shape[1]:
+                    logits, state = self(Tensor._make(tokens[:, -1:], False, None), state)
+                return logits.data[:, -1]
+
+            steps = list(sample_stream(next_logits, prompt.data, max_new_tokens, temperature=temperature, top_k=top_k,
+                                       eos_token_id=stop_id, rng=get_rng(generator, xp)))
         finally:
             self.train(was_training)
         ids = to_numpy(xp.stack(steps, axis=1)) if steps else np.zeros((logits.shape[0], 0), dtype=np.int64)

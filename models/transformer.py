@@ -29,7 +29,7 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID
 from minigrad.backend import to_numpy
-from minigrad.generation import beam_search, strip_after_eos
+from minigrad.generation import beam_search, sample_stream, strip_after_eos
 from minigrad.nn import functional as F
 from minigrad.nn.inputs import token_ids
 from minigrad.ops._util import const
@@ -123,16 +123,13 @@ class TransformerSeq2Seq(nn.Module):
             max_len = max_len or min(self.config.max_len, 2 * src.shape[1] + 10)
             B, xp = src.shape[0], src.xp
             cache = nn.KVCache()
-            token = xp.full((B, 1), BOS_ID, dtype=np.int64)
-            out, done = [], xp.zeros(B, dtype=bool)
-            for _ in range(max_len):
-                logits = self.decode(const(token), memory, pad, kv_cache=cache)
-                nxt = xp.where(done, PAD_ID, logits.data[:, -1].argmax(-1))
-                out.append(nxt)
-                done |= nxt == EOS_ID
-                if done.all():
-                    break
-                token = nxt[:, None]
+
+            def next_logits(tokens):  # <bos> first, then only the newest token: the cache holds the rest
+                return self.decode(const(tokens[:, -1:]), memory, pad, kv_cache=cache).data[:, -1]
+
+            bos = xp.full((B, 1), BOS_ID, dtype=np.int64)
+            out = list(sample_stream(next_logits, bos, max_len, temperature=0.0, eos_token_id=EOS_ID,
+                                     pad_token_id=PAD_ID))
             return to_numpy(xp.stack(out, axis=1))
         finally:
             self.train(was_training)
