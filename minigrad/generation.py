@@ -76,6 +76,13 @@ def apply_top_p(logits, top_p: float):
     return xp.where(drop, _NEG_INF, logits)
 
 
+def force_token(logits, token_id: int):
+    """Every row must pick token_id (transformers' ForcedBOS/EOSTokenLogitsProcessor): -inf elsewhere."""
+    forced = xp_of(logits).full(logits.shape, _NEG_INF, dtype=logits.dtype)
+    forced[..., token_id] = 0.0
+    return forced
+
+
 def softmax(logits):
     xp = xp_of(logits)
     e = xp.exp(logits - logits.max(axis=-1, keepdims=True))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad.generation import (apply_repetition_penalty, apply_top_k, apply_top_p, beam_search, log_softmax,
-                                 sample_next, sample_stream)
+from minigrad.generation import (apply_repetition_penalty, apply_top_k, apply_top_p, beam_search, force_token,
+                                 log_softmax, sample_next, sample_stream)
 from models.gpt import GPT, GPTConfig
 
 torch = pytest.importorskip("torch")
@@ -39,6 +39,12 @@ def test_repetition_penalty_by_hand():
     logits = np.array([[2.0, -1.0, 0.5, 3.0]])
     out = apply_repetition_penalty(logits, np.array([[0, 1, 1]]), 2.0)
     np.testing.assert_array_equal(out, [[1.0, -2.0, 0.5, 3.0]])  # positive / 2, negative * 2, unseen kept
+
+
+def test_force_token_leaves_one_choice():
+    forced = force_token(np.array([[5.0, 1.0, 2.0], [0.0, 9.0, 1.0]]), 2)
+    np.testing.assert_array_equal(forced, [[-np.inf, -np.inf, 0.0]] * 2)
+    assert (sample_next(forced, 1.0, rng=np.random.default_rng(0)) == 2).all()
 
 
 def test_sampling_draws_the_filtered_distribution():
