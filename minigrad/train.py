@@ -296,7 +296,7 @@ def estimate_loss(model, get_batch, eval_iters: int, splits=("train", "val"), lo
 # -- the loop ------------------------------------------------------------------------------------
 def train_lm(model, optimizer, get_batch, max_iters: int, *, seconds: float | None = None, scheduler=None,
              grad_clip=None, eval_interval=None, eval_iters: int = 20, loss_fn=None, log=True, desc="train",
-             progress_bar=None) -> dict:
+             progress_bar=None, start_step: int = 0, on_stop=None) -> dict:
     """Train a language model for `max_iters` updates, or until `seconds` of wall clock have
     passed if that comes first; return its history.
 
@@ -312,6 +312,12 @@ def train_lm(model, optimizer, get_batch, max_iters: int, *, seconds: float | No
     eval_iter, train_loss, val_loss (one per evaluation); steps (updates run), tokens_per_s
     (training steps only, evaluations excluded), wall_time (seconds, everything included).
     progress_bar: None decides from the environment (see `progress`), True/False forces it.
+
+    Resuming: start_step=k continues a run stopped after k updates (the model, optimizer,
+    scheduler and random states restored by the caller) and runs updates k .. max_iters - 1,
+    evaluating where the uninterrupted run would. on_stop(step) is called after the last update
+    and before the closing evaluation: what a checkpoint to resume from saves then (the closing
+    evaluation draws batches the uninterrupted run does not), the two runs stay identical.
     """
     from .optim import clip_grad_norm_  # noqa: PLC0415
 
@@ -319,6 +325,11 @@ def train_lm(model, optimizer, get_batch, max_iters: int, *, seconds: float | No
         raise ValueError(f"train_lm: max_iters must be >= 0, got {max_iters}")
     if eval_interval is not None and eval_interval < 1:
         raise ValueError(f"train_lm: eval_interval must be >= 1 (or None for no evaluation), got {eval_interval}")
+    if not 0 <= start_step <= max_iters:
+        raise ValueError(f"train_lm: start_step must be in [0, max_iters={max_iters}], got {start_step}")
+    if start_step and seconds is not None:
+        raise ValueError("train_lm: resuming (start_step > 0) needs a budget of steps: with seconds= the schedule "
+                         "follows the clock, which a resumed run cannot repeat")
     loss_fn = loss_fn or next_token_loss
     if log is True:
         log = None if quiet() else print
@@ -345,9 +356,10 @@ def train_lm(model, optimizer, get_batch, max_iters: int, *, seconds: float | No
     train_seconds = 0.0
     tokens = 0
     # progress_bar None: decide from the environment; True/False: force the bar on/off
-    budget = Budget(max_iters, seconds, desc=desc, disable=None if progress_bar is None else not progress_bar)
+    budget = Budget(max_iters - start_step, seconds, desc=desc,
+                    disable=None if progress_bar is None else not progress_bar)
     while budget.running():
-        it = budget.step
+        it = start_step + budget.step
         if eval_interval is not None and it % eval_interval == 0:
             evaluate(it, budget)
         t0 = time.perf_counter()
@@ -372,8 +384,10 @@ def train_lm(model, optimizer, get_batch, max_iters: int, *, seconds: float | No
             else:
                 budget.schedule(scheduler, max_iters)
     budget.close()
+    if on_stop is not None:
+        on_stop(start_step + budget.step)
     if eval_interval is not None and budget.step > 0:
-        evaluate(budget.step)
+        evaluate(start_step + budget.step)
     history["steps"] = budget.step
     history["wall_time"] = budget.elapsed
     history["tokens_per_s"] = tokens / train_seconds if train_seconds > 0 else math.nan

@@ -1,5 +1,5 @@
 """Reading a Hugging Face model folder (config.json + safetensors) without transformers, and nothing pickled;
-and the inputs that transformers-style models (BERT, BART) share: token ids and padding masks.
+and the padding bias that transformers-style models (BERT, BART) share.
 
 A folder saved by `save_pretrained(..., safe_serialization=True)` holds `config.json` and
 either `model.safetensors` or shards listed in `model.safetensors.index.json`. Older
@@ -16,6 +16,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import io
 from minigrad.nn import functional as F
+from minigrad.nn.inputs import mask_to_bias
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
@@ -77,24 +78,10 @@ def pick(config: dict, defaults: dict) -> dict:
     return {name: config.get(name, default) for name, default in defaults.items()}
 
 
-def token_ids(x, who: str, name: str, device) -> mg.Tensor:
-    """Token ids (a list, a numpy array or a Tensor) as a 2-D int64 tensor (batch, seq_len) on
-    `device`: ids on the host cross once, ids already there stay (no round trip through the host)."""
-    t = x if isinstance(x, mg.Tensor) else mg.tensor(np.asarray(x))
-    if t.ndim == 1:
-        t = t.unsqueeze(0)
-    if t.ndim != 2 or (t.numel() and t.dtype.kind not in "iub"):
-        raise ValueError(f"{who}: {name} must be integers of shape (batch, seq_len), got shape {tuple(t.shape)} and "
-                         f"dtype {t.dtype}")
-    return t.long().to(device)
-
-
 def padding_bias(attention_mask: mg.Tensor, dtype=np.float32):
-    """A (B, S) mask (1 = token, 0 = padding) -> an additive (B, 1, 1, S) bias on the mask's device:
-    0 to attend, -inf to ignore. None for a host mask without padding (nothing to add); a mask
+    """A (B, S) attention_mask (1 = token, 0 = padding) -> an additive (B, 1, 1, S) bias on the mask's
+    device (nn.inputs.mask_to_bias), or None for a host mask without padding (nothing to add); a mask
     on a GPU always gets its bias, since asking whether it has padding would make the host wait."""
-    keep = attention_mask.data.astype(bool)
-    if attention_mask.device == "cpu" and keep.all():
+    if attention_mask.device == "cpu" and attention_mask.data.astype(bool).all():
         return None
-    xp = attention_mask.xp
-    return mg.as_tensor(xp.where(keep, 0.0, -np.inf).astype(dtype)[:, None, None, :])
+    return mask_to_bias(attention_mask, dtype)[:, None, None, :]

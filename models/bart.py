@@ -30,11 +30,13 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
 from minigrad.nn import init
+from minigrad.nn.inputs import token_ids
 from minigrad.backend import to_numpy, xp_of
+from minigrad.generation import force_token, sample_stream
 from minigrad.nn.attention import KVCache, causal_bias
 
 from . import _hf
-from ._hf import padding_bias, token_ids
+from ._hf import padding_bias
 
 IGNORE_INDEX = -100
 POSITION_OFFSET = 2  # BartLearnedPositionalEmbedding: position i is row i + 2
@@ -289,7 +291,9 @@ class BartForConditionalGeneration(nn.Module):
 
     # -- the two halves -------------------------------------------------------------------------
     def _ids(self, x, name):
-        return token_ids(x, type(self).__name__, name, self.model.shared.weight.device)
+        """Ids (checked against the vocabulary; masks only for their shape) on the model's device."""
+        vocab = self.config.vocab_size if name.endswith("input_ids") else None
+        return token_ids(x, type(self).__name__, name, vocab, self.model.shared.weight.device)
 
     def encode(self, input_ids, attention_mask=None):
         who = type(self).__name__
@@ -363,25 +367,23 @@ class BartForConditionalGeneration(nn.Module):
         h = self.encode(input_ids, attention_mask)
         B, xp = input_ids.shape[0], input_ids.xp
         # the ids stay on the model's device; the host reads one flag a step and the ids at the end
-        out = xp.full((B, 1), start, dtype=np.int64)
-        done = xp.zeros(B, dtype=bool)
         cache = KVCache() if use_cache else None
-        for step in range(max_new_tokens):
-            step_input = out[:, -1:] if use_cache else out
-            logits = self.decode(mg.as_tensor(step_input), h, attention_mask, kv_cache=cache).data[:, -1, :]
-            if forced_bos is not None and step == 0:
-                nxt = xp.full(B, forced_bos, dtype=np.int64)
-            elif forced_eos is not None and step == max_new_tokens - 1:
-                nxt = xp.full(B, forced_eos, dtype=np.int64)
-            else:
-                nxt = logits.argmax(-1)
-            nxt = xp.where(done, pad, nxt)
-            out = xp.concatenate([out, nxt[:, None]], axis=1)
-            done |= nxt == eos
-            if done.all():
-                break
+
+        def next_logits(tokens):
+            step = tokens.shape[1] - 1
+            logits = self.decode(mg.as_tensor(tokens[:, -1:] if use_cache else tokens), h, attention_mask,
+                                 kv_cache=cache).data[:, -1, :]
+            if forced_bos is not None and step == 0:  # transformers' ForcedBOS/EOSTokenLogitsProcessor
+                return force_token(logits, forced_bos)
+            if forced_eos is not None and step == max_new_tokens - 1:
+                return force_token(logits, forced_eos)
+            return logits
+
+        out = xp.full((B, 1), start, dtype=np.int64)
+        columns = list(sample_stream(next_logits, out, max_new_tokens, temperature=0.0, eos_token_id=eos,
+                                     pad_token_id=pad))
         self.train(was)
-        return to_numpy(out)
+        return to_numpy(xp.concatenate([out] + [c[:, None] for c in columns], axis=1))
 
     # -- checkpoints -------------------------------------------------------------------------------
     @classmethod

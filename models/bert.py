@@ -30,10 +30,10 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.nn import functional as F
 from minigrad.nn import init
-from minigrad.ops._util import const
+from minigrad.nn.inputs import token_ids
 
 from . import _hf
-from ._hf import padding_bias, token_ids
+from ._hf import padding_bias
 
 IGNORE_INDEX = -100  # labels at positions that carry no loss (PyTorch's and transformers' convention)
 
@@ -102,12 +102,13 @@ class BertEmbeddings(nn.Module):
             raise ValueError(f"BertEmbeddings: a sequence of {T} tokens is longer than max_position_embeddings="
                              f"{self.position_embeddings.num_embeddings}; truncate it (tokenizer max_length=...)")
         device = self.word_embeddings.weight.device  # ids go where the tables are (numpy or cupy)
-        input_ids = token_ids(input_ids, "BertEmbeddings", "input_ids", device)
+        input_ids = token_ids(input_ids, "BertEmbeddings", "input_ids", self.word_embeddings.num_embeddings, device)
         xp = input_ids.xp  # default positions and segments are made on the device, not sent there
-        position_ids = (const(xp.arange(T, dtype=np.int64)[None, :]) if position_ids is None
-                        else token_ids(position_ids, "BertEmbeddings", "position_ids", device))
-        token_type_ids = (const(xp.zeros(input_ids.shape, dtype=np.int64)) if token_type_ids is None
-                          else token_ids(token_type_ids, "BertEmbeddings", "token_type_ids", device))
+        position_ids = (mg.as_tensor(xp.arange(T, dtype=np.int64)[None, :]) if position_ids is None
+                        else token_ids(position_ids, "BertEmbeddings", "position_ids", device=device))
+        token_type_ids = (mg.as_tensor(xp.zeros(input_ids.shape, dtype=np.int64)) if token_type_ids is None
+                          else token_ids(token_type_ids, "BertEmbeddings", "token_type_ids",
+                                    self.token_type_embeddings.num_embeddings, device))
         x = (self.word_embeddings(input_ids) + self.position_embeddings(position_ids)
              + self.token_type_embeddings(token_type_ids))
         return self.dropout(self.LayerNorm(x))
@@ -317,10 +318,10 @@ class BertModel(BertPreTrainedModel):
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, position_ids=None):
         who = type(self).__name__
         device = self.embeddings.word_embeddings.weight.device
-        input_ids = token_ids(input_ids, who, "input_ids", device)
+        input_ids = token_ids(input_ids, who, "input_ids", device=device)
         bias = None
         if attention_mask is not None:
-            attention_mask = token_ids(attention_mask, who, "attention_mask", device)
+            attention_mask = token_ids(attention_mask, who, "attention_mask", device=device)
             if attention_mask.shape != input_ids.shape:
                 raise ValueError(f"{who}: attention_mask of shape {tuple(attention_mask.shape)} must match input_ids "
                                  f"{tuple(input_ids.shape)}")
@@ -328,7 +329,7 @@ class BertModel(BertPreTrainedModel):
             # both exactly zero weight, so the outputs agree
             bias = padding_bias(attention_mask, self.embeddings.LayerNorm.weight.dtype)
         if token_type_ids is not None:
-            token_type_ids = token_ids(token_type_ids, who, "token_type_ids", device)
+            token_type_ids = token_ids(token_type_ids, who, "token_type_ids", device=device)
         x = self.embeddings(input_ids, token_type_ids, position_ids)
         x = self.encoder(x, bias)
         return BertModelOutput(x, self.pooler(x) if self.pooler is not None else None)
@@ -401,7 +402,7 @@ class BertForMaskedLM(BertPreTrainedModel):
         logits = self.cls(h)
         loss = None
         if labels is not None:
-            labels = token_ids(labels, type(self).__name__, "labels", logits.device)
+            labels = token_ids(labels, type(self).__name__, "labels", device=logits.device)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
         return logits, loss
 

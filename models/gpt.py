@@ -30,9 +30,11 @@ from minigrad import io as mgio
 from minigrad import nn
 from minigrad.nn import functional as F
 from minigrad.nn.attention import KVCache, causal_bias
-from minigrad.ops._util import const
+from minigrad.nn.inputs import token_ids
 from minigrad.optim import AdamW
 from minigrad.backend import to_numpy, xp_of
+from minigrad.generation import (apply_repetition_penalty, beam_search, call_streamer, check_sampling_args,
+                                 log_softmax, sample_stream)
 from minigrad.random import get_rng
 
 
@@ -88,7 +90,7 @@ class CausalSelfAttention(nn.Module):
             k, v = kv_cache.update(self, k, v)
             S = k.shape[-2]
             if S > T:  # new queries sit after S - T cached positions
-                mask, causal = const(causal_bias(T, S, q.dtype, q.xp)), False
+                mask, causal = mg.as_tensor(causal_bias(T, S, q.dtype, q.xp)), False
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and T > 1, dropout_p=p)
         if self.record_weights:  # the fused kernel keeps its weights to itself: recompute them to look
@@ -172,23 +174,18 @@ class GPT(nn.Module):
     def _check_idx(self, idx, offset):
         """idx as a tensor, checked: 2-D integers that fit the block, ids inside the vocabulary.
         Ids on the host (a list, an array, a CPU tensor) are checked there, before they cross to
-        the device; ids already on a GPU are checked on it by the embedding, queued without a sync
-        (backend.check_index_range), so a forward never waits for the device."""
+        the device; ids already on a GPU are checked on it without a sync (nn.inputs.token_ids)."""
         if not isinstance(idx, mg.Tensor):
             idx = mg.tensor(np.asarray(idx))
         if idx.ndim != 2 or idx.dtype.kind not in "iu":
             raise ValueError(f"GPT.forward: idx must be a 2-D integer tensor (batch, time), got shape "
                              f"{tuple(idx.shape)} and dtype {idx.dtype}")
-        T, V, block = idx.shape[1], self.config.vocab_size, self.config.block_size
+        idx = token_ids(idx, "GPT.forward", "idx", self.config.vocab_size)
+        T, block = idx.shape[1], self.config.block_size
         if offset + T > block:
             raise ValueError(f"GPT.forward: cannot forward a sequence of length {offset + T}"
                              f"{f' ({offset} cached + {T} new)' if offset else ''}: block_size is only {block}. "
                              f"Crop the context to its last {block} tokens (generate() does this)")
-        if idx.device == "cpu" and idx.numel():
-            lo, hi = int(idx.data.min()), int(idx.data.max())
-            if lo < 0 or hi >= V:
-                raise ValueError(f"GPT.forward: token id {lo if lo < 0 else hi} is outside the vocabulary "
-                                 f"[0, {V}); check that the tokenizer matches config.vocab_size")
         return idx
 
     def hidden_states(self, idx, kv_cache=None):
@@ -198,7 +195,7 @@ class GPT(nn.Module):
         idx = self._check_idx(idx, offset).to(self.lm_head.weight.device)
         T = idx.shape[1]
         pos = self.lm_head.weight.xp.arange(offset, offset + T, dtype=np.int64)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(const(pos)))
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(mg.as_tensor(pos)))
         for block in self.transformer.h:
             x = block(x, kv_cache)
         return self.transformer.ln_f(x)
@@ -245,46 +242,102 @@ class GPT(nn.Module):
     # -- generation -----------------------------------------------------------------------------------------
     @mg.no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None, use_cache=True,
-                 generator=None):
-        """Extend idx (B, T) by max_new_tokens tokens, each drawn from softmax(logits / temperature)
-        restricted to the top_k most likely tokens and/or the smallest set with probability >= top_p.
-        temperature=0 picks the most likely token (greedy).
+                 generator=None, repetition_penalty=None, eos_token_id=None, pad_token_id=None, num_beams=1,
+                 length_penalty=1.0, streamer=None, stream=False):
+        """Extend idx (B, T) by up to max_new_tokens tokens (minigrad.generation does the choosing).
+
+        Sampling (num_beams=1): each token is drawn from softmax(logits / temperature) restricted to
+        the top_k most likely tokens and/or the smallest set with probability >= top_p, after the
+        repetition_penalty (transformers'); temperature=0 picks the most likely token (greedy).
+        With eos_token_id a row that wrote it gets pad_token_id (default: eos) afterwards, and
+        generation stops once every row has. stream=True returns a generator of each new token
+        column (B,) as it is drawn instead; `streamer` (a callable, or an object with put/end as
+        transformers' streamers) receives each column too.
+
+        num_beams > 1: beam search (minigrad.generation.beam_search) with length_penalty and
+        eos_token_id as transformers' (early_stopping=True); returns the best sequence of each row.
 
         With use_cache (the default) each step feeds only the newest token and reuses the keys and
-        values of the earlier ones (KVCache). Once the sequence outgrows block_size, every step
-        re-reads the last block_size tokens, exactly as the uncached path does, so both paths give
-        the same tokens."""
+        values of the earlier ones (KVCache; beam search reorders it by beam). Once the sequence
+        outgrows block_size, every step re-reads the last block_size tokens, exactly as the
+        uncached path does, so both paths give the same tokens."""
         if max_new_tokens < 0:
             raise ValueError(f"GPT.generate: max_new_tokens must be >= 0, got {max_new_tokens}")
-        if temperature < 0:
-            raise ValueError(f"GPT.generate: temperature must be >= 0 (0 = greedy), got {temperature}")
-        if top_k is not None and int(top_k) < 1:
-            raise ValueError(f"GPT.generate: top_k must be a positive integer or None, got {top_k}")
-        if top_p is not None and not 0.0 < top_p <= 1.0:
-            raise ValueError(f"GPT.generate: top_p must be in (0, 1] or None, got {top_p}")
+        check_sampling_args("GPT.generate", temperature, top_k, top_p, repetition_penalty)
+        if num_beams > 1 and (stream or streamer is not None):
+            raise ValueError("GPT.generate: streaming needs num_beams=1 (a beam's tokens may still be "
+                             "replaced by another beam's)")
         block = self.config.block_size
         ids = idx if isinstance(idx, mg.Tensor) else mg.tensor(np.asarray(idx, dtype=np.int64))
         self._check_idx(ids[:, -block:], 0)  # host ids are checked before they cross to the device
         # the tokens stay on the model's device: each step feeds them back from there, samples
         # there (the device's generator) and appends there; the ids reach the host at the end
-        out = ids.long().to(self.lm_head.weight.device).data
-        xp = xp_of(out)
-        rng = get_rng(generator, xp)
-        cache = KVCache() if use_cache else None
+        prompt = ids.long().to(self.lm_head.weight.device).data
+        if num_beams > 1:
+            return mg.as_tensor(self._beam_search(prompt, max_new_tokens, num_beams, use_cache, eos_token_id,
+                                           pad_token_id, length_penalty, repetition_penalty))
+        tokens = sample_stream(self._next_logits(use_cache)[0], prompt, max_new_tokens, temperature=temperature,
+                               top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
+                               eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+                               rng=get_rng(generator, xp_of(prompt)))
+        tokens = self._in_eval_mode(tokens)
+        if stream:
+            return (mg.as_tensor(t) for t in tokens)
+        columns = [prompt]
+        for t in tokens:
+            columns.append(t[:, None])
+            if streamer is not None:
+                call_streamer(streamer, mg.as_tensor(t))
+        if streamer is not None and hasattr(streamer, "end"):
+            streamer.end()
+        return mg.as_tensor(xp_of(prompt).concatenate(columns, axis=1))
+
+    def _in_eval_mode(self, steps):
+        """Run a decoding generator with dropout off, restoring the mode when it ends or is dropped."""
         was_training = self.training
         self.eval()
         try:
-            for _ in range(max_new_tokens):
-                if cache is not None and out.shape[1] <= block:
-                    fresh = out[:, cache.seq_len:]  # the whole prompt first, then one token a step
-                    logits, _ = self(const(fresh), kv_cache=cache)
-                else:
-                    logits, _ = self(const(out[:, -block:]))
-                nxt = sample_next(logits.data[:, -1, :], temperature, top_k, top_p, rng)
-                out = xp.concatenate([out, nxt[:, None].astype(np.int64)], axis=1)
+            with mg.no_grad():
+                yield from steps
         finally:
             self.train(was_training)
-        return const(out)
+
+    def _next_logits(self, use_cache):
+        """(next_logits, cache): tokens (B, T) -> the next token's logits (B, V); with the cache, only
+        the tokens it has not seen go in (the whole prompt first, then one a step); past
+        block_size, the last block."""
+        block, cache = self.config.block_size, KVCache() if use_cache else None
+
+        def next_logits(tokens):
+            if cache is not None and tokens.shape[1] <= block:
+                logits, _ = self(mg.as_tensor(tokens[:, cache.seq_len:]), kv_cache=cache)
+            else:
+                logits, _ = self(mg.as_tensor(tokens[:, -block:]))
+            return logits.data[:, -1, :]
+        return next_logits, cache
+
+    def _beam_search(self, prompt, max_new_tokens, num_beams, use_cache, eos_token_id, pad_token_id,
+                     length_penalty, repetition_penalty):
+        xp, (B, K) = xp_of(prompt), (prompt.shape[0], num_beams)
+        beams_prompt = xp.repeat(prompt, K, axis=0)  # row b * K + k is beam k of batch row b
+        next_logits, cache = self._next_logits(use_cache)  # beam search reorders the cache by beam
+
+        def step(new_tokens, cache):
+            tokens = xp.concatenate([beams_prompt, new_tokens], axis=1)
+            logits = xp.asarray(next_logits(tokens), dtype=np.float64)
+            if repetition_penalty is not None:
+                logits = apply_repetition_penalty(logits, tokens, repetition_penalty)
+            return log_softmax(logits), cache
+
+        was_training = self.training
+        self.eval()
+        try:
+            sequences, _ = beam_search(step, cache, batch_size=B, num_beams=K, max_new_tokens=max_new_tokens, xp=xp,
+                                       eos_token_id=eos_token_id, length_penalty=length_penalty,
+                                       pad_token_id=next((t for t in (pad_token_id, eos_token_id) if t is not None), 0))
+        finally:
+            self.train(was_training)
+        return xp.concatenate([prompt, sequences], axis=1)
 
     # -- Hugging Face checkpoints -----------------------------------------------------------------------------
     @classmethod
@@ -302,35 +355,6 @@ class GPT(nn.Module):
         model = cls(config)
         model.load_state_dict(hf_state_dict_to_gpt(mgio.load(weights_file), config))
         return model.eval()
-
-
-# -- sampling ------------------------------------------------------------------------------------------
-def sample_next(logits, temperature=1.0, top_k=None, top_p=None, rng=None):
-    """One token id per row of logits (B, V), drawn as in GPT.generate (raw arrays, no graph), on
-    the logits' device: `rng` is the generator of their array module (minigrad.random.get_rng)."""
-    xp = xp_of(logits)
-    logits = xp.asarray(logits, dtype=np.float64)
-    if temperature == 0:
-        return logits.argmax(axis=-1)
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        k = logits.shape[-1] - top_k  # the top_k-th largest value sits at sorted position V - top_k
-        kth = xp.partition(logits, k, axis=-1)[:, k][:, None]
-        logits = xp.where(logits < kth, -np.inf, logits)
-    probs = xp.exp(logits - logits.max(axis=-1, keepdims=True))
-    probs /= probs.sum(axis=-1, keepdims=True)
-    if top_p is not None and top_p < 1.0:
-        order = xp.argsort(-probs, axis=-1)
-        sorted_p = xp.take_along_axis(probs, order, axis=-1)
-        mass_before = xp.cumsum(sorted_p, axis=-1) - sorted_p
-        drop_sorted = mass_before >= top_p  # the nucleus: keep until top_p is reached (at least one)
-        drop = xp.zeros_like(drop_sorted)
-        xp.put_along_axis(drop, order, drop_sorted, axis=-1)
-        probs = xp.where(drop, 0.0, probs)
-        probs /= probs.sum(axis=-1, keepdims=True)
-    rng = rng if rng is not None else get_rng(mg.Generator(None), xp)
-    u = rng.random((probs.shape[0], 1))
-    return xp.minimum((xp.cumsum(probs, axis=-1) < u).sum(axis=-1), probs.shape[-1] - 1)
 
 
 # -- Hugging Face GPT-2 -> this file's names -------------------------------------------------------------

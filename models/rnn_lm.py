@@ -49,9 +49,10 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn
 from minigrad.backend import to_numpy
+from minigrad.nn.inputs import token_ids
 from minigrad.random import get_rng
 from minigrad.tensor import Tensor
-from minigrad_models.gpt import sample_next
+from minigrad.generation import sample_stream
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 IGNORE = -100  # the loss's ignore_index: padding after the end of a name
@@ -76,8 +77,8 @@ class CharRNN(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, idx, state=None):
-        if not isinstance(idx, mg.Tensor):  # host ids go where the model is: the batch going in
-            idx = mg.tensor(np.asarray(idx), device=self.head.weight.device)
+        # host ids are checked against the vocabulary and go where the model is: the batch going in
+        idx = token_ids(idx, "CharRNN", "idx", self.vocab_size, self.head.weight.device, ndim=None)
         if idx.ndim != 2:
             raise ValueError(f"CharRNN: expected ids of shape (batch, time), got {tuple(idx.shape)}")
         h, state = self.rnn(self.embed(idx), state)
@@ -89,7 +90,8 @@ class CharRNN(nn.Module):
     def generate(self, prompt_ids, max_new_tokens, temperature=1.0, generator=None, stop_id=None, top_k=None):
         """Sample a continuation of each row of prompt_ids (B, T0), one character at a time,
         carrying the state (temperature 0: the most likely one; top_k: only among the k most
-        likely); a row ends after `stop_id` (the names' '.'). Returns lists of ids.
+        likely; minigrad.generation draws); a row ends after `stop_id` (the names' '.'). Returns
+        lists of ids.
 
         The loop stays on the model's device: each sampled id is fed back from there and drawn by
         the device's generator; the ids reach the host once, at the end. With stop_id, one flag a
@@ -97,18 +99,18 @@ class CharRNN(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            logits, state = self(prompt_ids)
+            prompt = token_ids(prompt_ids, "CharRNN.generate", "prompt_ids", self.vocab_size, self.head.weight.device)
+            logits, state = self(prompt)
             xp = logits.xp
-            rng = get_rng(generator, xp)
-            steps, done = [], xp.zeros(logits.shape[0], dtype=bool)
-            for _ in range(max_new_tokens):
-                nxt = sample_next(logits.data[:, -1], temperature, top_k, None, rng)
-                steps.append(nxt)
-                if stop_id is not None:
-                    done |= nxt == stop_id
-                    if done.all():
-                        break
-                logits, state = self(Tensor._make(nxt[:, None], False, None), state)
+
+            def next_logits(tokens):  # the state has read the prompt: feed only the newest token
+                nonlocal logits, state
+                if tokens.shape[1] > prompt.shape[1]:
+                    logits, state = self(Tensor._make(tokens[:, -1:], False, None), state)
+                return logits.data[:, -1]
+
+            steps = list(sample_stream(next_logits, prompt.data, max_new_tokens, temperature=temperature, top_k=top_k,
+                                       eos_token_id=stop_id, rng=get_rng(generator, xp)))
         finally:
             self.train(was_training)
         ids = to_numpy(xp.stack(steps, axis=1)) if steps else np.zeros((logits.shape[0], 0), dtype=np.int64)

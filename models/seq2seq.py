@@ -55,6 +55,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn
 from minigrad.backend import to_numpy, xp_of
+from minigrad.generation import beam_search, strip_after_eos
 from minigrad.nn import functional as F
 from minigrad.ops.linalg import WeightedSum
 
@@ -101,84 +102,6 @@ def reverse_within_lengths(src, lengths):
     L = xp.asarray(lengths)[:, None]
     index = xp.where(t < L, L - 1 - t, t)
     return xp.take_along_axis(src, index, axis=1)
-
-
-class BeamSearch:
-    """Beam search's bookkeeping for a batch, on the device of the log-probabilities: the beam_size
-    best partial translations of each sentence by total log-probability, the finished ones set
-    aside and the best of them kept by log P / length**alpha (Wu et al. 2016's normalisation is
-    ((5 + len) / 6)**alpha; plain len**alpha is enough here). Row b * K + k is beam k of sentence b.
-
-        search = BeamSearch(B, K, max_len, alpha, EOS_ID, xp)
-        while search.step < max_len and search.alive():
-            rows, y = search.advance(log_probs)   # (B*K, V) -> reorder the decoder by rows, feed y
-        search.results()                           # lists of ids, without <eos>
-
-    Each step keeps the best 2K candidates (enough to keep K alive after <eos> ones): in order, an
-    <eos> one is set aside as finished and a live one takes the next free beam, until K are alive.
-    A sentence with K finished hypotheses stops. All of it is array arithmetic on the device; the
-    host reads one flag a step (alive) and the ids at the end."""
-
-    def __init__(self, batch, beam_size, max_len, alpha, eos_id, xp):
-        B, K = batch, beam_size
-        self.K, self.alpha, self.eos_id, self.xp, self.step = K, alpha, eos_id, xp, 0
-        self.scores = xp.full((B, K), -np.inf)
-        self.scores[:, 0] = 0.0  # the beams start identical: keep one so that step 1 is not K copies
-        self.tokens = xp.zeros((B, K, 0), dtype=np.int64)
-        self.best_score = xp.full(B, -np.inf)  # the best finished hypothesis of each sentence
-        self.best_tokens = xp.zeros((B, max_len), dtype=np.int64)
-        self.best_len = xp.zeros(B, dtype=np.int64)
-        self.n_finished = xp.zeros(B, dtype=np.int64)
-
-    def alive(self) -> bool:
-        """Does any sentence still search? (one flag read by the host)"""
-        return bool(self.xp.isfinite(self.scores).any())
-
-    def advance(self, logp):
-        """Extend by one token given log P (B*K, V) of the next token for every beam; returns the
-        beam each new beam continues (B*K,) and its new token (B*K,)."""
-        xp, K = self.xp, self.K
-        B = self.scores.shape[0]
-        total = (self.scores[:, :, None] + logp.reshape(B, K, -1)).reshape(B, -1)
-        V = total.shape[1] // K
-        cand = xp.argsort(-total, axis=1)[:, :2 * K]
-        s = xp.take_along_axis(total, cand, axis=1)
-        k, v = cand // V, cand % V
-        finite = s > -np.inf
-        is_eos = finite & (v == self.eos_id)
-        is_live = finite & ~is_eos
-        live_before = xp.cumsum(is_live, axis=1) - is_live  # a live candidate's beam, if < K
-        taken = live_before < K                              # candidates looked at before K are alive
-        slot = xp.where(is_live & taken, live_before, K)     # slot K collects the rest, then is cut
-        new_scores, parent, chosen = xp.full((B, K + 1), -np.inf), xp.zeros((B, K + 1), dtype=np.int64), \
-            xp.full((B, K + 1), PAD_ID, dtype=np.int64)
-        for out, values in ((new_scores, s), (parent, k), (chosen, v)):
-            xp.put_along_axis(out, slot, values, axis=1)
-        new_scores, parent, chosen = new_scores[:, :K], parent[:, :K], chosen[:, :K]
-
-        # finished: the best <eos> candidate of this step replaces the kept one if it scores higher
-        norm = xp.where(is_eos & taken, s / max(self.step, 1) ** self.alpha, -np.inf)
-        j = norm.argmax(axis=1)[:, None]
-        step_best = xp.take_along_axis(norm, j, axis=1)[:, 0]
-        better = step_best > self.best_score
-        hyp = self.tokens[xp.arange(B), xp.take_along_axis(k, j, axis=1)[:, 0]]  # (B, step)
-        self.best_tokens[:, :self.step] = xp.where(better[:, None], hyp, self.best_tokens[:, :self.step])
-        self.best_len = xp.where(better, self.step, self.best_len)
-        self.best_score = xp.where(better, step_best, self.best_score)
-        self.n_finished += (is_eos & taken).sum(axis=1)
-        # a sentence with beam_size finished hypotheses stops searching
-        self.scores = xp.where((self.n_finished >= K)[:, None], -np.inf, new_scores)
-        self.tokens = xp.concatenate([self.tokens[xp.arange(B)[:, None], parent], chosen[:, :, None]], axis=2)
-        self.step += 1
-        return (xp.arange(B)[:, None] * K + parent).reshape(-1), chosen.reshape(-1)
-
-    def results(self):
-        """The best hypothesis of each sentence (lists of ids): the best finished one, or where
-        none finished within max_len, the best live one."""
-        scores, tokens, best, lengths, n = (to_numpy(a) for a in (
-            self.scores, self.tokens, self.best_tokens, self.best_len, self.n_finished))
-        return [best[b, :lengths[b]].tolist() if n[b] else tokens[b, int(scores[b].argmax())].tolist()
-                for b in range(len(n))]
 
 
 class Seq2Seq(nn.Module):
@@ -299,7 +222,8 @@ class Seq2Seq(nn.Module):
 
     @mg.no_grad()
     def beam_search(self, src, src_lengths, beam_size=5, max_len=None, alpha=0.6):
-        """The best of `beam_size` hypotheses per row by log P / length**alpha (see BeamSearch)."""
+        """The best of `beam_size` hypotheses per row by log P / length**alpha (minigrad.generation's
+        beam search, transformers' length penalty): lists of ids without <eos>."""
         was_training = self.training
         self.eval()
         lengths = mg.as_tensor(src_lengths).numpy()
@@ -312,16 +236,17 @@ class Seq2Seq(nn.Module):
         state = tuple(s[:, rep] for s in state)
         if memory is not None:
             memory = {k: v[rep] for k, v in memory.items()}
-        search = BeamSearch(B, K, max_len, alpha, EOS_ID, xp)
-        y = xp.full(B * K, BOS_ID, dtype=np.int64)
-        while search.step < max_len:
+
+        def step(tokens, state):
+            y = tokens[:, -1] if tokens.shape[1] else xp.full(B * K, BOS_ID, dtype=np.int64)
             logits, state, _ = self.decode_step(y, state, memory)
-            rows, y = search.advance(logits.log_softmax(-1).data)
-            if not search.alive():
-                break
-            state = tuple(s[:, rows] for s in state)
+            return logits.log_softmax(-1).data, state
+
+        sequences, _ = beam_search(step, state, batch_size=B, num_beams=K, max_new_tokens=max_len, xp=xp,
+                                   eos_token_id=EOS_ID, pad_token_id=PAD_ID, length_penalty=alpha,
+                                   reorder=lambda state, rows: tuple(s[:, rows] for s in state))
         self.train(was_training)
-        return search.results()
+        return strip_after_eos(to_numpy(sequences), EOS_ID)
 
 
 def cat_last(a, b):

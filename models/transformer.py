@@ -29,9 +29,9 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.data.translation import BOS_ID, EOS_ID, PAD_ID
 from minigrad.backend import to_numpy
+from minigrad.generation import beam_search, sample_stream, strip_after_eos
 from minigrad.nn import functional as F
-from minigrad.ops._util import const
-from minigrad_models.seq2seq import BeamSearch
+from minigrad.nn.inputs import token_ids
 
 
 @dataclass
@@ -93,16 +93,17 @@ class TransformerSeq2Seq(nn.Module):
 
     def forward(self, src, tgt_in, src_key_padding_mask=None):
         """Logits (B, T, V) for every target position, teacher-forced with tgt_in."""
-        src, tgt_in = self._ids(src), self._ids(tgt_in)
+        src, tgt_in = self._ids(src), self._ids(tgt_in, "tgt_in")
         if src_key_padding_mask is None:
             src_key_padding_mask = src == PAD_ID
         memory = self.encode(src, src_key_padding_mask)
         return self.decode(tgt_in, memory, src_key_padding_mask)
 
-    def _ids(self, x):
-        """Token ids as a tensor on the model's device (host ids cross here, once)."""
-        return mg.as_tensor(np.asarray(x, dtype=np.int64) if not isinstance(x, mg.Tensor) else x,
-                            device=self.tgt_embed.weight.device)
+    def _ids(self, x, name="src"):
+        """Token ids, checked against their vocabulary, as a tensor on the model's device (host ids cross
+        here, once)."""
+        vocab = self.config.src_vocab_size if name == "src" else self.config.tgt_vocab_size
+        return token_ids(x, type(self).__name__, name, vocab, self.tgt_embed.weight.device, ndim=None)
 
     @mg.no_grad()
     def greedy_decode(self, src, max_len=None):
@@ -118,16 +119,13 @@ class TransformerSeq2Seq(nn.Module):
             max_len = max_len or min(self.config.max_len, 2 * src.shape[1] + 10)
             B, xp = src.shape[0], src.xp
             cache = nn.KVCache()
-            token = xp.full((B, 1), BOS_ID, dtype=np.int64)
-            out, done = [], xp.zeros(B, dtype=bool)
-            for _ in range(max_len):
-                logits = self.decode(const(token), memory, pad, kv_cache=cache)
-                nxt = xp.where(done, PAD_ID, logits.data[:, -1].argmax(-1))
-                out.append(nxt)
-                done |= nxt == EOS_ID
-                if done.all():
-                    break
-                token = nxt[:, None]
+
+            def next_logits(tokens):  # <bos> first, then only the newest token: the cache holds the rest
+                return self.decode(mg.as_tensor(tokens[:, -1:]), memory, pad, kv_cache=cache).data[:, -1]
+
+            bos = xp.full((B, 1), BOS_ID, dtype=np.int64)
+            out = list(sample_stream(next_logits, bos, max_len, temperature=0.0, eos_token_id=EOS_ID,
+                                     pad_token_id=PAD_ID))
             return to_numpy(xp.stack(out, axis=1))
         finally:
             self.train(was_training)
@@ -145,7 +143,7 @@ class TransformerSeq2Seq(nn.Module):
     @mg.no_grad()
     def beam_search(self, src, src_lengths=None, beam_size=5, max_len=None, alpha=0.6, use_cache=True):
         """The best of `beam_size` hypotheses per row by log P / length**alpha, as minigrad_models.seq2seq's
-        beam search scores them (lists of ids without <eos>; see minigrad_models.seq2seq.BeamSearch). The
+        beam search scores them (lists of ids without <eos>; minigrad.generation.beam_search). The
         decoder's KV cache follows the surviving hypotheses (KVCache.reorder); use_cache=False
         re-reads each prefix instead."""
         src = self._ids(src)
@@ -159,23 +157,20 @@ class TransformerSeq2Seq(nn.Module):
                 longest = int((~pad.data).sum(1).max())  # one number read from the device, before the loop
                 max_len = min(self.config.max_len, int(longest * 1.5 + 5))
             rep = xp.repeat(xp.arange(B), K)  # row b * K + k is beam k of sentence b
-            memory, pad = memory[rep], const(pad.data[rep])
-            cache = nn.KVCache() if use_cache else None
-            search = BeamSearch(B, K, max_len, alpha, EOS_ID, xp)
-            y = xp.full(B * K, BOS_ID, dtype=np.int64)
-            while search.step < max_len:
-                if use_cache:
-                    fresh = y[:, None]
-                else:  # <bos> and the whole prefix of every beam
-                    fresh = xp.concatenate([xp.full((B * K, 1), BOS_ID, dtype=np.int64),
-                                            search.tokens.reshape(B * K, -1)], axis=1)
-                logits = self.decode(const(fresh), memory, pad, kv_cache=cache)
-                rows, y = search.advance(logits[:, -1].log_softmax(-1).data)
-                if not search.alive():
-                    break
-                if cache is not None:
-                    cache.reorder(rows)
-            return search.results()
+            memory, pad = memory[rep], mg.as_tensor(pad.data[rep])
+            bos = xp.full((B * K, 1), BOS_ID, dtype=np.int64)
+
+            def step(tokens, cache):
+                # with the cache only the newest token (<bos> first); without, <bos> and the whole prefix
+                fresh = (tokens[:, -1:] if tokens.shape[1] else bos) if cache is not None else \
+                    xp.concatenate([bos, tokens], axis=1)
+                logits = self.decode(mg.as_tensor(fresh), memory, pad, kv_cache=cache)
+                return logits[:, -1].log_softmax(-1).data, cache
+
+            sequences, _ = beam_search(step, nn.KVCache() if use_cache else None, batch_size=B, num_beams=K,
+                                       max_new_tokens=max_len, xp=xp, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
+                                       length_penalty=alpha)
+            return strip_after_eos(to_numpy(sequences), EOS_ID)
         finally:
             self.train(was_training)
 

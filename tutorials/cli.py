@@ -72,7 +72,7 @@ def cmd_train(args) -> int:
     settings = recipes.TrainSettings(size=args.size, iters=args.iters, batch_size=args.batch_size, lr=args.lr,
                                  lr_decay_iters=args.lr_decay_iters, eval_interval=args.eval_interval,
                                  eval_iters=args.eval_iters, sample_tokens=args.sample_tokens, seed=args.seed,
-                                 device=args.device)
+                                 device=args.device, resume=args.resume)
     out = Path(args.out or f"checkpoints/{args.kind}-{args.size}")
     try:
         corpus = recipes.load_corpus(args.corpus, args.size)
@@ -84,7 +84,8 @@ def cmd_train(args) -> int:
     recipes.save(trained, out)
     results = trained.config.get("results", {})
     shown = ", ".join(f"{k} {v}" for k, v in results.items())
-    print(f"saved {out}/ (config.json, model.safetensors, tokenizer.json); {shown}")
+    files = ", ".join(sorted(p.name for p in out.iterdir()))  # training_state.safetensors too where --resume works
+    print(f"saved {out}/ ({files}); {shown}")
     print(f"next: minigrad sample --checkpoint {out}")
     return 0
 
@@ -233,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", metavar="DIR", help="checkpoint folder (default: checkpoints/KIND-SIZE)")
+    tr.add_argument("--resume", metavar="DIR", help="continue the run saved in DIR (model, optimizer, scheduler, "
+                    "step, random state) up to --iters steps in all; same kind, size and corpus (rnn lstm gru gpt)")
     tr.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     tr.set_defaults(func=cmd_train)
 

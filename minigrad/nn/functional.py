@@ -12,6 +12,7 @@ from ..creation import as_tensor
 from ..backend import check_index_range, xp_of
 from ..random import get_rng
 from ..tensor import Tensor, _as_index, where
+from .inputs import mask_to_bias
 
 
 def linear(input, weight, bias=None):
@@ -156,9 +157,7 @@ def _as_bias(mask, dtype, who, allowed_when):
     if not isinstance(mask, Tensor):
         mask = Tensor(np.asarray(mask))
     if mask.dtype == np.bool_:
-        xp = mask.xp
-        allowed = mask.data if allowed_when else ~mask.data
-        return as_tensor(xp.where(allowed, 0.0, float("-inf")).astype(dtype))
+        return mask_to_bias(mask, dtype, attend=allowed_when)
     if mask.dtype.kind != "f":
         raise TypeError(f"{who}: a mask must be bool or float, got dtype {mask.dtype}")
     return mask if mask.dtype == dtype else mask.type(dtype)

@@ -17,7 +17,7 @@ import numpy as np
 import minigrad as mg
 from minigrad.backend import to_device, to_numpy, xp_of
 from minigrad.nn.attention import KVCache
-from minigrad_models.gpt import sample_next
+from minigrad.generation import sample_next
 
 from .task import RESPONSE_END
 

@@ -209,8 +209,10 @@ def test_clear_errors():
         model(np.zeros((1, 21), dtype=np.int64), decoder_input_ids=np.array([[2]]))
     with pytest.raises(ValueError, match="decoder_input_ids"):
         model(SRC)
-    with pytest.raises(IndexError, match="out of range"):
+    with pytest.raises(ValueError, match=r"token id 30 is outside the vocabulary \[0, 30\) \(input_ids\)"):
         model(np.array([[0, 30, 2]]), decoder_input_ids=np.array([[2]]))
+    with pytest.raises(ValueError, match=r"token id -1 is outside .* \(decoder_input_ids\); negative ids do not wrap"):
+        model(SRC, decoder_input_ids=np.array([[2, -1]]))
 
 
 # ---------------------------------------------------------------------- learning

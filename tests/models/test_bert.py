@@ -140,8 +140,12 @@ def test_clear_errors():
     model = BertModel(tiny_config())
     with pytest.raises(ValueError, match="max_position_embeddings"):
         model(np.ones((1, 17), dtype=np.int64))
-    with pytest.raises(IndexError, match="out of range"):
+    with pytest.raises(ValueError, match=r"token id 40 is outside the vocabulary \[0, 40\) \(input_ids\)"):
         model(np.array([[2, 40, 3]]))
+    with pytest.raises(ValueError, match="token id -1 is outside .* negative ids do not wrap"):
+        model(np.array([[2, -1, 3]]))
+    with pytest.raises(ValueError, match=r"token id 2 is outside the vocabulary \[0, 2\) \(token_type_ids\)"):
+        model(np.array([[2, 5, 3]]), token_type_ids=np.array([[0, 2, 0]]))
     with pytest.raises(ValueError, match="attention_mask"):
         model(np.array([[2, 5, 3]]), np.array([[1, 1]]))
     with pytest.raises(ValueError, match="multiple of"):

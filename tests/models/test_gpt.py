@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad_models.gpt import GPT, GPTConfig, hf_state_dict_to_gpt, sample_next, shakespeare_char_config
+from minigrad.generation import sample_next
+from minigrad_models.gpt import GPT, GPTConfig, hf_state_dict_to_gpt, shakespeare_char_config
 from minigrad_tutorials.recipes.char_lm import TrainConfig, train_char_gpt
 
 

@@ -152,7 +152,8 @@ def test_train_then_sample(kind, tmp_path, capsys):
     assert main(["train", kind, "--out", str(out)] + FAST) == 0
     printed = capsys.readouterr().out
     assert f"saved {out}" in printed and f"minigrad sample --checkpoint {out}" in printed
-    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json"}
+    resumable = {"training_state.safetensors"} if kind in LM_KINDS else set()  # what --resume continues from
+    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "tokenizer.json"} | resumable
     config = json.loads((out / "config.json").read_text())
     assert config["kind"] == kind and config["size"] == "tiny" and config["corpus"]["spec"] == "builtin"
     assert math.isfinite(config["results"]["val_loss"])

@@ -46,7 +46,7 @@ def train(kind: str, corpus: str | Corpus = "builtin", settings: TrainSettings |
           **overrides) -> Trained:
     """Train `kind` on `corpus` (a Corpus, or a spec for load_corpus) with `settings` (or its fields as
     keyword arguments: size, iters, batch_size, lr, lr_decay_iters, eval_interval, eval_iters, sample_tokens,
-    seed, device, progress)."""
+    seed, device, progress, resume)."""
     settings = settings or TrainSettings(**overrides)
     if settings.size not in SIZES:
         raise ValueError(f"unknown size {settings.size!r}; choose one of {', '.join(SIZES)}")
@@ -56,6 +56,9 @@ def train(kind: str, corpus: str | Corpus = "builtin", settings: TrainSettings |
     if settings.iters is not None and settings.iters < 0:
         raise ValueError(f"--iters must be >= 0, got {settings.iters}")
     settings.device = check_device(settings.device)
+    if settings.resume and _RECIPES[kind] != "char_lm":
+        raise ValueError(f"--resume works for rnn, lstm, gru and gpt (they train with minigrad.train.train_lm); "
+                         f"{kind} trains with its own loop and cannot resume yet")
     module = recipe(kind)
     if not isinstance(corpus, Corpus):
         corpus = load_corpus(corpus, settings.size)

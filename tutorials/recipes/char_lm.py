@@ -22,8 +22,8 @@ from minigrad.train import Budget
 from minigrad_models.gpt import GPT, GPTConfig, shakespeare_char_config
 from minigrad_models.rnn_lm import IGNORE, CharRNN, detach_state
 
-from .common import (Corpus, TrainSettings, Trained, char_tokenizer_from_json, check_sampling, eval_schedule, reporter,
-                     results_of, split_text)
+from .common import (Corpus, TrainSettings, Trained, char_tokenizer_from_json, check_sampling, eval_schedule,
+                     read_checkpoint, read_training_state, reporter, results_of, split_text)
 from .common import char_tokenizer_json as tokenizer_json  # the module interface's names (see recipes/__init__.py)
 from .common import model_weights as state_dict
 
@@ -106,7 +106,8 @@ def fit(kind: str, corpus: Corpus, settings: TrainSettings, log=print) -> Traine
     data = {"train": np.asarray(tokenizer.encode(train_text), dtype=np.int64),
             "val": np.asarray(tokenizer.encode(val_text), dtype=np.int64)}
     mg.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    batch_generator = mg.Generator(settings.seed)  # numpy's default_rng(seed); its state is saved for --resume
+    rng = batch_generator.for_module(np)
 
     def batch(split):
         return get_batch(data[split], block, batch_size, rng)
@@ -120,8 +121,16 @@ def fit(kind: str, corpus: Corpus, settings: TrainSettings, log=print) -> Traine
     decay_iters = settings.lr_decay_iters or iters  # longer than iters: the first part of a longer run
     warmup = min(100, decay_iters // 10)
     scheduler = WarmupCosineLR(optimizer, warmup, max(decay_iters, warmup + 1), min_lr=lr / 10)
+    start = _resume(kind, settings, model, optimizer, scheduler, batch_generator, tokenizer, config, iters, say) \
+        if settings.resume else 0
     prompt = default_prompt(tokenizer, corpus.text)
     trained = Trained(kind, model, tokenizer, {})
+
+    def on_stop(step):  # the state after the last update, before the closing evaluation: for --resume
+        trained.training_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                                  "step": step, "rng": mg.get_rng_state(), "batch_rng": batch_generator.get_state()}
+        if settings.device == "cuda":  # dropout masks are drawn by the device's generator
+            trained.training_state["cuda_rng"] = mg.cuda.get_rng_state()
 
     def on_eval(line):
         say(line)
@@ -132,7 +141,8 @@ def fit(kind: str, corpus: Corpus, settings: TrainSettings, log=print) -> Traine
     t0 = time.perf_counter()
     history = train_lm(model, optimizer, batch, iters, scheduler=scheduler, grad_clip=1.0,
                        eval_interval=eval_schedule(settings, preset, iters), eval_iters=eval_iters,
-                       loss_fn=_loss_fn(kind), log=on_eval, desc=kind, progress_bar=settings.progress)
+                       loss_fn=_loss_fn(kind), log=on_eval, desc=kind, progress_bar=settings.progress,
+                       start_step=start, on_stop=on_stop)
     if not history["val_loss"]:  # --iters 0: still say where the model stands
         final = estimate_loss(model, batch, eval_iters, loss_fn=_loss_fn(kind))
         history["train_loss"], history["val_loss"] = [final["train"]], [final["val"]]
@@ -140,13 +150,40 @@ def fit(kind: str, corpus: Corpus, settings: TrainSettings, log=print) -> Traine
     trained.config = {
         "size": settings.size, "model": config,
         "training": dict(iters=iters, batch_size=batch_size, block_size=block, lr=lr, seed=settings.seed,
-                         device=settings.device, optimizer="AdamW",
+                         device=settings.device, optimizer="AdamW", resumed_from_step=start or None,
                          schedule=f"warmup {warmup} + cosine to lr/10 over {decay_iters} steps"),
         "corpus": {"spec": corpus.spec, "source": corpus.source, "chars": len(corpus.text)},
         "sample_prompt": prompt,
         "results": results_of(history, time.perf_counter() - t0),
     }
     return trained
+
+
+def _resume(kind, settings, model, optimizer, scheduler, batch_generator, tokenizer, config, iters, say) -> int:
+    """Load a checkpoint's weights, optimizer, scheduler and random states into the freshly built
+    run; returns the step to continue from. The run must be the same one: kind, model, vocabulary."""
+    folder = settings.resume
+    saved, tok_json, weights = read_checkpoint(folder)
+    state = read_training_state(folder)
+    if saved.get("kind") != kind or saved.get("model") != config:
+        raise ValueError(f"--resume {folder}: it holds a {saved.get('kind')} model {saved.get('model')}, not this "
+                         f"run's {kind} {config}; resume with the kind, --size and corpus it was trained with")
+    if char_tokenizer_from_json(tok_json).itos != tokenizer.itos:
+        raise ValueError(f"--resume {folder}: its vocabulary differs from this corpus's; resume on the corpus it was "
+                         f"trained on ({saved.get('corpus', {}).get('spec')})")
+    step = int(state["step"])
+    if iters < step:
+        raise ValueError(f"--resume {folder}: the checkpoint is at step {step}, past --iters {iters} (the total "
+                         "number of steps, as nanoGPT's max_iters)")
+    model.load_state_dict(weights)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    mg.set_rng_state(state["rng"])
+    batch_generator.set_state(state["batch_rng"])
+    if "cuda_rng" in state and settings.device == "cuda":
+        mg.cuda.set_rng_state(state["cuda_rng"])
+    say(f"resuming from {folder} at step {step} of {iters}")
+    return step
 
 
 def default_prompt(tokenizer, text: str) -> str:

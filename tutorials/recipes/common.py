@@ -6,6 +6,8 @@ A checkpoint is a folder that needs nothing but this package to read back (nothi
                         "training": {...}, "corpus": {...}, "results": {...}}
     model.safetensors  the weights, through minigrad.io
     tokenizer.json     the vocabulary (CharTokenizer's JSON, or a word list for BERT)
+    training_state.safetensors   optimizer, scheduler, step and random states (rnn, lstm, gru, gpt):
+                       what `minigrad train KIND --resume FOLDER` continues from
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "minigrad-checkpoint"
+TRAINING_STATE = "training_state.safetensors"  # optimizer, scheduler, step, random states: for --resume
 SIZES = ("tiny", "small", "base", "gpu")
 # characters of the built-in text each size trains on (a real corpus is used whole)
 BUILTIN_CHARS = {"tiny": 50_000, "small": 300_000, "base": 1_000_000, "gpu": 1_000_000}
@@ -77,6 +80,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "cpu"
     progress: bool | None = None  # the progress bar: None decides from the terminal
+    resume: str | None = None     # a checkpoint folder to continue training from (--resume)
 
     def pick(self, preset: dict, name: str):
         value = getattr(self, name)
@@ -91,6 +95,7 @@ class Trained:
     tokenizer: object
     config: dict                                     # config.json's content
     history: dict = field(default_factory=dict)      # train_lm's history (not saved)
+    training_state: dict = field(default_factory=dict)  # what --resume needs (training_state.safetensors)
 
 
 def eval_schedule(settings: TrainSettings, preset: dict, iters: int) -> int:
@@ -172,6 +177,8 @@ def write_checkpoint(folder, trained: Trained, state_dict: dict, tokenizer_json:
     config = dict(trained.config, format=FORMAT, version=1, kind=trained.kind,
                   created=time.strftime("%Y-%m-%dT%H:%M:%S"))
     io.save(state_dict, folder / "model.safetensors", metadata={"kind": trained.kind})
+    if trained.training_state:
+        io.save(trained.training_state, folder / TRAINING_STATE)
     (folder / "tokenizer.json").write_text(json.dumps(tokenizer_json, ensure_ascii=False), encoding="utf-8")
     (folder / "config.json").write_text(json.dumps(config, indent=2, default=_jsonable), encoding="utf-8")
     return folder
@@ -209,6 +216,17 @@ def read_checkpoint(folder) -> tuple[dict, dict, dict]:
                          f"holds the weights of a {weights_kind!r} model; the two files come from different checkpoints "
                          "(put back the config.json written with these weights)")
     return config, tokenizer_json, io.load(folder / "model.safetensors")
+
+
+def read_training_state(folder) -> dict:
+    """The optimizer, scheduler, step and random states `--resume` continues from."""
+    from minigrad import io
+
+    path = Path(folder) / TRAINING_STATE
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume {folder}: no {TRAINING_STATE} there; `minigrad train` writes it beside the "
+                                "weights (kinds rnn, lstm, gru, gpt), and checkpoints written before it cannot resume")
+    return io.load(path)
 
 
 def _read_json(folder: Path, name: str):

@@ -67,7 +67,8 @@ def train_transformer(task, train_pairs, config: Seq2SeqConfig | None = None, tr
     while budget.running():
         for batch in length_sorted_batches(task, train_pairs, tc.batch_size, rng):
             logits = model(batch.src, batch.tgt_in)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), model._ids(batch.tgt_out.reshape(-1)),
+            target = model._ids(batch.tgt_out.reshape(-1), "tgt_out")
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target,
                                    ignore_index=PAD_ID, label_smoothing=tc.label_smoothing)
             opt.zero_grad()
             loss.backward()
@@ -108,7 +109,8 @@ def dataset_loss(model, task, pairs, batch_size=200):
     with mg.no_grad():
         for batch in task.batches(pairs, batch_size):
             logits = model(batch.src, batch.tgt_in)
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), model._ids(batch.tgt_out.reshape(-1)),
+            target = model._ids(batch.tgt_out.reshape(-1), "tgt_out")
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target,
                                      ignore_index=PAD_ID, reduction="sum").item()
             count += int((batch.tgt_out != PAD_ID).sum())
     model.train(was_training)
