@@ -256,7 +256,7 @@ class Tensor:
         if dtype is not None and np.dtype(dtype) != self.dtype:
             out = out.type(dtype)
         if device is not None and normalize_device(device) != out.device:
-            out = E.ToDevice.apply(out, normalize_device(device))
+            out = elementwise.ToDevice.apply(out, normalize_device(device))
         return out
 
     def cpu(self):
@@ -270,7 +270,7 @@ class Tensor:
         if dtype == self.dtype:
             return self
         if dtype.kind in "fc" and self.dtype.kind in "fc":
-            return E.Cast.apply(self, dtype)
+            return elementwise.Cast.apply(self, dtype)
         return Tensor._make(self.data.astype(dtype), False, None)
 
     def float(self):
@@ -303,7 +303,7 @@ class Tensor:
         numpy's batched matmul on a transposed view can be ten times slower than on a copy."""
         if self.data.flags.c_contiguous:
             return self
-        return E.Contiguous.apply(self)
+        return elementwise.Contiguous.apply(self)
 
     # -- arithmetic ----------------------------------------------------------------------------
     def _other(self, other):
@@ -342,59 +342,59 @@ class Tensor:
     # the common case, two tensors of one dtype, goes straight to the op
     def __add__(self, other):
         if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
-            return E.Add.apply(self, other)
-        return E.Add.apply(*self._operands(other))
+            return elementwise.Add.apply(self, other)
+        return elementwise.Add.apply(*self._operands(other))
 
     def __radd__(self, other):
         x, y = self._operands(other)
-        return E.Add.apply(y, x)
+        return elementwise.Add.apply(y, x)
 
     def __sub__(self, other):
         if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
-            return E.Sub.apply(self, other)
-        return E.Sub.apply(*self._operands(other))
+            return elementwise.Sub.apply(self, other)
+        return elementwise.Sub.apply(*self._operands(other))
 
     def __rsub__(self, other):
         x, y = self._operands(other)
-        return E.Sub.apply(y, x)
+        return elementwise.Sub.apply(y, x)
 
     def __mul__(self, other):
         if isinstance(other, Tensor) and other.data.dtype is self.data.dtype:
-            return E.Mul.apply(self, other)
-        return E.Mul.apply(*self._operands(other))
+            return elementwise.Mul.apply(self, other)
+        return elementwise.Mul.apply(*self._operands(other))
 
     def __rmul__(self, other):
         x, y = self._operands(other)
-        return E.Mul.apply(y, x)
+        return elementwise.Mul.apply(y, x)
 
     def __truediv__(self, other):
-        return E.Div.apply(*self._operands(other, true_division=True))
+        return elementwise.Div.apply(*self._operands(other, true_division=True))
 
     def __rtruediv__(self, other):
         x, y = self._operands(other, true_division=True)
-        return E.Div.apply(y, x)
+        return elementwise.Div.apply(y, x)
 
     def __pow__(self, other):
-        return E.Pow.apply(*self._operands(other))
+        return elementwise.Pow.apply(*self._operands(other))
 
     def __rpow__(self, other):
         x, y = self._operands(other)
-        return E.Pow.apply(y, x)
+        return elementwise.Pow.apply(y, x)
 
     def __neg__(self):
-        return E.Neg.apply(self)
+        return elementwise.Neg.apply(self)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return E.Abs.apply(self)
+        return elementwise.Abs.apply(self)
 
     def __matmul__(self, other):
-        return L.MatMul.apply(self, self._other(other))
+        return linalg.MatMul.apply(self, self._other(other))
 
     def __rmatmul__(self, other):
-        return L.MatMul.apply(self._other(other), self)
+        return linalg.MatMul.apply(self._other(other), self)
 
     # in-place arithmetic keeps the tensor object, as PyTorch does
     def __iadd__(self, other):
@@ -471,47 +471,47 @@ class Tensor:
 
     # -- elementwise functions -------------------------------------------------------------
     def exp(self):
-        return E.Exp.apply(self)
+        return elementwise.Exp.apply(self)
 
     def log(self):
-        return E.Log.apply(self)
+        return elementwise.Log.apply(self)
 
     def sqrt(self):
-        return E.Sqrt.apply(self)
+        return elementwise.Sqrt.apply(self)
 
     def rsqrt(self):
-        return E.Rsqrt.apply(self)
+        return elementwise.Rsqrt.apply(self)
 
     def abs(self):
-        return E.Abs.apply(self)
+        return elementwise.Abs.apply(self)
 
     def sin(self):
-        return E.Sin.apply(self)
+        return elementwise.Sin.apply(self)
 
     def cos(self):
-        return E.Cos.apply(self)
+        return elementwise.Cos.apply(self)
 
     def tanh(self):
-        return E.Tanh.apply(self)
+        return elementwise.Tanh.apply(self)
 
     def sigmoid(self):
-        return E.Sigmoid.apply(self)
+        return elementwise.Sigmoid.apply(self)
 
     def relu(self):
-        return E.Relu.apply(self)
+        return elementwise.Relu.apply(self)
 
     def erf(self):
-        return E.Erf.apply(self)
+        return elementwise.Erf.apply(self)
 
     def gelu(self, approximate="none"):
-        return E.Gelu.apply(self, approximate=approximate)
+        return elementwise.Gelu.apply(self, approximate=approximate)
 
     def clamp(self, min=None, max=None):
         if min is None and max is None:
             raise ValueError("clamp: give at least one of min and max")
         # bounds as Python numbers, so that they never promote a float32 tensor
         min, max = (b.item() if isinstance(b, (Tensor, np.generic)) else b for b in (min, max))
-        return E.Clamp.apply(self, min, max)
+        return elementwise.Clamp.apply(self, min, max)
 
     clip = clamp
 
@@ -522,41 +522,41 @@ class Tensor:
         return _no_grad_result(self.xp.sign(self.data))
 
     def maximum(self, other):
-        return E.Maximum.apply(*self._operands(other))
+        return elementwise.Maximum.apply(*self._operands(other))
 
     def minimum(self, other):
-        return E.Minimum.apply(*self._operands(other))
+        return elementwise.Minimum.apply(*self._operands(other))
 
     # -- reductions ------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False):
-        return R.Sum.apply(self, dim, keepdim)
+        return reductions.Sum.apply(self, dim, keepdim)
 
     def mean(self, dim=None, keepdim=False):
         x = self.float() if self.dtype.kind in "iub" else self
-        return R.Mean.apply(x, dim, keepdim)
+        return reductions.Mean.apply(x, dim, keepdim)
 
     def max(self, dim=None, keepdim=False):
         """max over everything (ties share the gradient), or (values, indices) along dim."""
         if dim is None:
-            return R.Max.apply(self, None, False, True)
+            return reductions.Max.apply(self, None, False, True)
         if not isinstance(dim, (int, np.integer)):
             raise TypeError(f"max: dim must be one int, got {dim!r}; use amax() to reduce over several dims")
-        values = R.Max.apply(self, dim, keepdim, False)
+        values = reductions.Max.apply(self, dim, keepdim, False)
         return values_indices(values, self.argmax(dim, keepdim))
 
     def min(self, dim=None, keepdim=False):
         if dim is None:
-            return R.Min.apply(self, None, False, True)
+            return reductions.Min.apply(self, None, False, True)
         if not isinstance(dim, (int, np.integer)):
             raise TypeError(f"min: dim must be one int, got {dim!r}; use amin() to reduce over several dims")
-        values = R.Min.apply(self, dim, keepdim, False)
+        values = reductions.Min.apply(self, dim, keepdim, False)
         return values_indices(values, self.argmin(dim, keepdim))
 
     def amax(self, dim=None, keepdim=False):
-        return R.Max.apply(self, dim, keepdim, True)
+        return reductions.Max.apply(self, dim, keepdim, True)
 
     def amin(self, dim=None, keepdim=False):
-        return R.Min.apply(self, dim, keepdim, True)
+        return reductions.Min.apply(self, dim, keepdim, True)
 
     def argmax(self, dim=None, keepdim=False):
         return self._arg("argmax", dim, keepdim)
@@ -576,32 +576,32 @@ class Tensor:
         """Variance; correction=1 (Bessel's, the default as in PyTorch) divides by n - 1 (NaN for one value)."""
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        return R.Var.apply(self, dim, keepdim, correction)
+        return reductions.Var.apply(self, dim, keepdim, correction)
 
     def std(self, dim=None, keepdim=False, unbiased=None, correction=None):
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        return R.Std.apply(self, dim, keepdim, correction)
+        return reductions.Std.apply(self, dim, keepdim, correction)
 
     def logsumexp(self, dim=None, keepdim=False):
-        return R.LogSumExp.apply(self, dim, keepdim)
+        return reductions.LogSumExp.apply(self, dim, keepdim)
 
     def cumsum(self, dim):
         """Cumulative sum along dim (differentiable: the gradient is a cumsum from the end)."""
-        return Scan.Cumsum.apply(self, dim)
+        return scan.Cumsum.apply(self, dim)
 
     def softmax(self, dim=-1):
-        return F.Softmax.apply(self, dim)
+        return fused.Softmax.apply(self, dim)
 
     def log_softmax(self, dim=-1):
-        return F.LogSoftmax.apply(self, dim)
+        return fused.LogSoftmax.apply(self, dim)
 
     # -- shapes: these return views (views.py), sharing memory and version counter with self --
     def reshape(self, *shape):
         shape = _shape_arg(shape)
         if shape == self.shape:
             return self
-        return views.make_view(S.Reshape, self, shape)
+        return views.make_view(shape_ops.Reshape, self, shape)
 
     def view(self, *shape):
         """reshape that never copies: a layout it cannot view is an error, as in PyTorch."""
@@ -638,18 +638,18 @@ class Tensor:
 
     def permute(self, *dims):
         dims = tuple(normalize_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
-        return views.make_view(S.Permute, self, dims if self.ndim else ())
+        return views.make_view(shape_ops.Permute, self, dims if self.ndim else ())
 
     def transpose(self, dim0, dim1):
         dims = list(range(self.ndim))
         dim0, dim1 = normalize_dim(dim0, self.ndim, "transpose"), normalize_dim(dim1, self.ndim, "transpose")
         if self.ndim:
             dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
-        return views.make_view(S.Permute, self, tuple(dims))
+        return views.make_view(shape_ops.Permute, self, tuple(dims))
 
     @property
     def T(self):
-        return views.make_view(S.Permute, self, tuple(reversed(range(self.ndim))))
+        return views.make_view(shape_ops.Permute, self, tuple(reversed(range(self.ndim))))
 
     @property
     def mT(self):
@@ -663,13 +663,13 @@ class Tensor:
         destination = normalize_dim(destination, self.ndim, "movedim")
         order = [d for d in range(self.ndim) if d != source]
         order.insert(destination, source)
-        return views.make_view(S.Permute, self, tuple(order) if self.ndim else ())
+        return views.make_view(shape_ops.Permute, self, tuple(order) if self.ndim else ())
 
     def expand(self, *shape):
         shape = _shape_arg(shape)
         if shape == self.shape:
             return self
-        return views.make_view(S.Expand, self, shape)
+        return views.make_view(shape_ops.Expand, self, shape)
 
     def expand_as(self, other):
         return self.expand(other.shape)
@@ -705,7 +705,7 @@ class Tensor:
                 raise ValueError(f"split: sections {sizes} do not add up to the size {n} of dim {dim}")
         out, start = [], 0
         for s in sizes:
-            out.append(views.make_view(S.GetItem, self, (slice(None),) * dim + (slice(start, start + s),),
+            out.append(views.make_view(shape_ops.GetItem, self, (slice(None),) * dim + (slice(start, start + s),),
                                        one_of_several=True))
             start += s
         return tuple(out)
@@ -720,23 +720,23 @@ class Tensor:
     def unbind(self, dim=0):
         self._check_has_dims("unbind")
         dim = normalize_dim(dim, self.ndim, "unbind")
-        return tuple(views.make_view(S.GetItem, self, (slice(None),) * dim + (i, Ellipsis), one_of_several=True)
+        return tuple(views.make_view(shape_ops.GetItem, self, (slice(None),) * dim + (i, Ellipsis), one_of_several=True)
                      for i in range(self.shape[dim]))
 
     def tril(self, diagonal=0):
-        return S.Tril.apply(self, diagonal)
+        return shape_ops.Tril.apply(self, diagonal)
 
     def triu(self, diagonal=0):
-        return S.Triu.apply(self, diagonal)
+        return shape_ops.Triu.apply(self, diagonal)
 
     def masked_fill(self, mask, value):
         """Where mask is True put value; the gradient flows only where mask is False."""
         if isinstance(value, Tensor):
             value = value.item()
-        return E.Where.apply(_as_mask(mask, "masked_fill"), float(value), self)
+        return elementwise.Where.apply(_as_mask(mask, "masked_fill"), float(value), self)
 
     def pad(self, pad, value=0.0):
-        return S.Pad.apply(self, tuple(pad), value)
+        return shape_ops.Pad.apply(self, tuple(pad), value)
 
     def repeat(self, *sizes):
         """Copies tiled along each dim: new memory, as in PyTorch (never a view)."""
@@ -758,8 +758,8 @@ class Tensor:
         index = _index_arg(index, self.data)
         basic = views.basic_index(index, self.ndim)
         if basic is not None:
-            return views.make_view(S.GetItem, self, basic)
-        return S.GetItem.apply(self, index)
+            return views.make_view(shape_ops.GetItem, self, basic)
+        return shape_ops.GetItem.apply(self, index)
 
     def __setitem__(self, index, value):
         value = self._other(value)
@@ -768,10 +768,10 @@ class Tensor:
         views.setitem(self, _index_arg(index, self.data), value)
 
     def gather(self, dim, index):
-        return S.Gather.apply(self, dim, _as_index(index, "gather", self.data))
+        return shape_ops.Gather.apply(self, dim, _as_index(index, "gather", self.data))
 
     def index_select(self, dim, index):
-        return S.IndexSelect.apply(self, dim, _as_index(index, "index_select", self.data))
+        return shape_ops.IndexSelect.apply(self, dim, _as_index(index, "index_select", self.data))
 
     def take_along_dim(self, index, dim):
         return self.gather(dim, index)
@@ -797,10 +797,10 @@ class Tensor:
         return self ** exponent
 
     def log1p(self):
-        return Pointwise.Log1p.apply(self)
+        return pointwise.Log1p.apply(self)
 
     def prod(self, dim=None, keepdim=False):
-        return Prod.Prod.apply(self, dim, keepdim)
+        return prod.Prod.apply(self, dim, keepdim)
 
     def norm(self, p="fro", dim=None, keepdim=False):
         """The vector p-norm over dim (all dims by default); "fro" is the 2-norm of all the values."""
@@ -808,19 +808,19 @@ class Tensor:
             p = 2.0
         if isinstance(p, str):
             raise ValueError(f"norm: p must be a number, inf or 'fro', got {p!r} (matrix norms such as 'nuc' are not implemented)")
-        return VectorNorm.VectorNorm.apply(self, float(p), dim, keepdim)
+        return vector_norm.VectorNorm.apply(self, float(p), dim, keepdim)
 
     def sort(self, dim=-1, descending=False, stable=False):
         """(values, indices) along dim; equal values keep their order."""
-        idx = Sorting.sort_indices(self.data, dim, descending)
+        idx = sorting.sort_indices(self.data, dim, descending)
         return values_indices(self.gather(dim, idx) if self.ndim else self, _no_grad_result(idx))
 
     def argsort(self, dim=-1, descending=False, stable=False):
-        return _no_grad_result(Sorting.sort_indices(self.data, dim, descending))
+        return _no_grad_result(sorting.sort_indices(self.data, dim, descending))
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         """(values, indices) of the k largest (smallest) values along dim, largest first."""
-        idx = Sorting.topk_indices(self.data, k, dim, largest)
+        idx = sorting.topk_indices(self.data, k, dim, largest)
         return values_indices(self.gather(dim, idx) if self.ndim else self, _no_grad_result(idx))
 
     def flip(self, *dims):
@@ -848,16 +848,16 @@ class Tensor:
         """A copy with src (or value) written at index along dim, as torch.scatter."""
         src = value if src is None else src
         idx = _as_index(index, "scatter", self.data)
-        dim = Scatter.check_scatter("scatter", self.shape, dim, idx, getattr(src, "shape", None))
+        dim = scatter.check_scatter("scatter", self.shape, dim, idx, getattr(src, "shape", None))
         if isinstance(src, Tensor):
             src = src[tuple(slice(0, n) for n in idx.shape)].type(self.dtype)
-        return Scatter.Scatter.apply(self, src, dim, idx)
+        return scatter.Scatter.apply(self, src, dim, idx)
 
     def scatter_add(self, dim, index, src):
         """A copy with src added at index along dim (repeated positions add up), as torch.scatter_add."""
         idx = _as_index(index, "scatter_add", self.data)
-        dim = Scatter.check_scatter("scatter_add", self.shape, dim, idx, src.shape)
-        return self + S.ScatterAdd.apply(src[tuple(slice(0, n) for n in idx.shape)], dim, idx, self.shape)
+        dim = scatter.check_scatter("scatter_add", self.shape, dim, idx, src.shape)
+        return self + shape_ops.ScatterAdd.apply(src[tuple(slice(0, n) for n in idx.shape)], dim, idx, self.shape)
 
     def masked_select(self, mask):
         """The values where mask is True, as a 1-D tensor (mask and self broadcast together)."""
@@ -990,7 +990,7 @@ def where(condition, input, other):
     if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype):
         dtype = result_type(a, b)
         a, b = (_promoted(t, dtype) if isinstance(t, Tensor) and t.dtype != dtype else t for t in (a, b))
-    return E.Where.apply(cond, a, b)
+    return elementwise.Where.apply(cond, a, b)
 
 
 def cat(tensors, dim=0):
@@ -1001,7 +1001,7 @@ def cat(tensors, dim=0):
     if any(t.dtype != dtype for t in tensors):  # as PyTorch: float32 and float64 concatenate as float64
         dtype = result_type(*tensors)
         tensors = [t if t.dtype == dtype else t.type(dtype) for t in tensors]
-    return S.Cat.apply(*tensors, dim=dim)
+    return shape_ops.Cat.apply(*tensors, dim=dim)
 
 
 def stack(tensors, dim=0):
@@ -1017,10 +1017,7 @@ def stack(tensors, dim=0):
 
 autograd.Tensor = Tensor  # the engine makes Tensors without importing this module
 
-from .ops import elementwise as E  # noqa: E402  (the ops need Tensor defined first)
-from .ops import fused as F  # noqa: E402
-from .ops import linalg as L  # noqa: E402
-from .ops import reduce as R  # noqa: E402
-from .ops import shape as S  # noqa: E402
+from .ops import elementwise, fused, linalg  # noqa: E402  (the ops need Tensor defined first)
+from .ops import reduce as reductions, shape as shape_ops  # noqa: E402
+from .ops import pointwise, prod, scan, scatter, sort as sorting, vector_norm  # noqa: E402
 from .ops._util import normalize_dim, normalize_dims  # noqa: E402
-from .ops import pointwise as Pointwise, prod as Prod, scan as Scan, scatter as Scatter, sort as Sorting, vector_norm as VectorNorm  # noqa: E402,E501
