@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import autograd
 from .backend import normalize_device, to_numpy, xp_of
 
 
@@ -62,8 +63,6 @@ class Generator:
         device="cpu": numpy's PCG64 state (37 bytes); reading it changes nothing.
         device="cuda": the device stream's key (seed, epoch) (24 bytes); reading it starts the next
         epoch's stream (see the module docstring: cupy's state cannot be read back)."""
-        from .tensor import Tensor  # noqa: PLC0415  (random sits below tensor in the imports)
-
         if normalize_device(device) == "cuda":
             seed, epoch = self._device_key
             if not 0 <= seed < 2 ** 128:
@@ -71,13 +70,13 @@ class Generator:
                                  "the saved key; seed with a number in [0, 2**128)")
             self._device_key, self._device = (seed, epoch + 1), {}
             raw = seed.to_bytes(16, "little") + (epoch + 1).to_bytes(8, "little")
-            return Tensor(np.frombuffer(raw, dtype=np.uint8).copy())
+            return _bytes_tensor(raw)
         state = self.np.bit_generator.state
         if state["bit_generator"] != "PCG64":
             raise RuntimeError(f"Generator.get_state: expected numpy's PCG64 bit generator, got {state['bit_generator']}")
         raw = (state["state"]["state"].to_bytes(16, "little") + state["state"]["inc"].to_bytes(16, "little")
                + bytes([state["has_uint32"]]) + int(state["uinteger"]).to_bytes(4, "little"))
-        return Tensor(np.frombuffer(raw, dtype=np.uint8).copy())
+        return _bytes_tensor(raw)
 
     def set_state(self, new_state, device="cpu"):
         """Restore what get_state(device) returned (a uint8 tensor or array)."""
@@ -110,6 +109,12 @@ DEVICE_STATE_BYTES = 24  # the device stream's key: a 128-bit seed and a 64-bit 
 
 INITIAL_SEED = 0  # what a fresh process starts from (the tour resets each lesson to it)
 default_generator = Generator(INITIAL_SEED)
+
+
+def _bytes_tensor(raw: bytes):
+    """A state as a uint8 Tensor. The class comes through autograd, where tensor.py registers it:
+    tensor.py draws from this module (uniform_, normal_), so this module cannot import it back."""
+    return autograd.Tensor._make(np.frombuffer(raw, dtype=np.uint8).copy(), False, None)
 
 
 def manual_seed(seed: int) -> Generator:
