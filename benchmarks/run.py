@@ -107,7 +107,7 @@ def _run(args, common) -> int:
              "clock": args.clock, "date": time.strftime("%Y-%m-%d")}
     print(_setup_line(setup), flush=True)
     repeat = args.repeat or (3 if args.quick else None)
-    opts_json = json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()})
+    opts_json = _options_json(args)
     failed = []
     for name in names:
         try:
@@ -177,6 +177,13 @@ def _commit() -> str:
 
 
 # -- the table ------------------------------------------------------------------------------------------
+def _options_json(args) -> str:
+    """The run's options for the record: the plain values only (`minigrad bench` adds its own
+    function and the loaded runner to args, which have no JSON form)."""
+    plain = (str, int, float, bool, type(None), list)
+    return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if isinstance(v, (Path,) + plain)})
+
+
 def _setup_line(s: dict) -> str:
     where = s.get("gpu") or s.get("cpu")
     line = (f"{s['device']} ({where}): numpy {s['numpy']} on {s['numpy_blas']}, {s['numpy_threads']} thread(s); "

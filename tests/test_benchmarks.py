@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import common  # noqa: E402
 import run  # noqa: E402
 
+from minigrad_tutorials import cli  # noqa: E402
 from minigrad_tutorials.cli import main  # noqa: E402
 
 BENCHMARKS = {"op_overhead", "mlp_train", "lstm_train", "gpt_train", "gpt_generate", "optim_step"}
@@ -329,3 +330,19 @@ def test_the_gpu_session_reads_pytests_tally_of_each_stage():
     assert gpu_session.pytest_tally(log, "kernels") == "26 passed, 2 skipped in 3.1s"
     assert gpu_session.pytest_tally(log, "parity") == "1 failed, 200 passed in 80s"
     assert gpu_session.pytest_tally(log, "bench") == "no summary"
+
+
+def test_minigrad_bench_runs_a_benchmark_through_the_command_line(monkeypatch, capsys, restore_threads):
+    """`minigrad bench NAME` (the README's way), not only benchmarks/run.py: the command's own
+    arguments (its function, the loaded runner) must not break the run's JSON record."""
+    from types import ModuleType
+
+    module = ModuleType("toy_cli")
+    module.cases = lambda opts: [common.Case("toy", lambda: (lambda: None, lambda: None), work=1, unit="steps/s",
+                                             repeat=2, warmup=0)]
+    monkeypatch.setitem(sys.modules, "toy_cli", module)
+    runner = cli._bench_runner()
+    monkeypatch.setattr(runner, "available", lambda: {"toy_cli": ""})
+    monkeypatch.setattr(cli, "_bench_runner", lambda: runner)
+    assert main(["bench", "toy_cli", "--no-save"]) == 0
+    assert "(2 pairs)" in capsys.readouterr().out
