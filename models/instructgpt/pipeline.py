@@ -37,9 +37,10 @@ from .task import InstructionTask
 
 MODELS = ("base", "SFT", "PPO", "PPO-ptx", "DPO")     # the table's rows, in order
 # the quick budget's wall-clock seconds for each training step of one seed (at most the quick step
-# counts). Sampling the comparisons and the evaluation are not budgeted (fixed prompt counts): at a
-# load of 4-8 on 2 cores they took XXX s of a seed's run.
-QUICK_SECONDS = {"pretrain": 20.0, "sft": 35.0, "reward model": 10.0, "ppo": 30.0, "dpo": 5.0}
+# counts). On an idle 2-core machine a seed took 107 s in all, so these never bind there; at a load
+# of 8-11 the fixed counts took pretrain 157 s, SFT 347, reward model 46, PPO 34, DPO 20 (and the
+# unbudgeted comparisons and evaluation, fixed prompt counts, 26 + 16), and the lesson 1141 s.
+QUICK_SECONDS = {"pretrain": 40.0, "sft": 80.0, "reward model": 15.0, "ppo": 30.0, "dpo": 10.0}
 
 
 @dataclass
