@@ -223,7 +223,8 @@ def write_report(results: list[dict], out_root: Path, budget: str, data: str | N
         intro = (f"Each claim is judged over seeds at this run's budget: reproduced when the 95% interval of "
                  f"the difference lies on the claim's side, else not shown at this budget ({budget} mode; "
                  f"--full runs more seeds and longer).")
-        parts.append(f"<h2 id='claims'>Claims of the lecture</h2><p>{html.escape(intro)}</p>"
+        # h3: the h2s are the lessons' sections (the browser check counts them)
+        parts.append(f"<h3 id='claims'>Claims of the lecture</h3><p>{html.escape(intro)}</p>"
                      + _table_html(claims))
         md.append(f"\n## Claims of the lecture\n\n{intro}\n\n{markdown_table(claims)}\n")
     for r in results:

@@ -441,7 +441,7 @@ def test_a_lesson_runs_its_other_seeds_and_the_report_shows_the_claims_table(tmp
     assert claims[0]["test"] == "LSTM - RNN -0.1017 ± 0.0052 < 0" and claims[0]["seeds"] == 3
     assert claims[0]["measured"] == "RNN 2.010 ± 0.025; LSTM 1.908 ± 0.020"   # LSTM: 1.9, 1.909, 1.916
     page = (out / "index.html").read_text()
-    table = page[page.index("<h2 id='claims'>Claims of the lecture</h2>"):page.index("<h2 id='01_seeded'>")]
+    table = page[page.index("<h3 id='claims'>Claims of the lecture</h3>"):page.index("<h2 id='01_seeded'>")]
     assert "<th>lesson</th><th>claim</th><th>measured</th><th>test</th><th>seeds</th><th>budget</th><th>verdict</th>" \
         in table
     assert "<td>1</td><td>LSTM below RNN</td>" in table and table.count("<tr>") == 3
