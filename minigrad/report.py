@@ -205,7 +205,10 @@ class Lesson:
             main_file = getattr(sys.modules.get("__main__"), "__file__", None)
             path = Path(main_file) if main_file and Path(main_file).stem == self.name else \
                 lessons_dir() / f"{self.name}.py"
-            self._other_seeds = start_seeds(lesson_seed, range(1, n), workers=max(1, workers - 1),
+            # on a time budget each seed keeps a core (this process is one); on fixed step counts the
+            # other seeds may share the cores with it: the work is the same, and it ends sooner
+            background = max(1, workers - 1) if self.quick else min(n - 1, os.cpu_count() or 1)
+            self._other_seeds = start_seeds(lesson_seed, range(1, n), workers=background,
                                             path=str(path.resolve()), budget=self.budget,
                                             time_share=share, data=str(self.data_dir) if self.data_dir else None)
         return list(range(n))
