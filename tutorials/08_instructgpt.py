@@ -80,7 +80,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minigrad_tutorials.report import Lesson
-from minigrad_tutorials.seeds import estimate, start_seeds, summarize
+from minigrad_tutorials.seeds import difference, estimate, seed_plan, start_seeds, summarize
 from minigrad_models.instructgpt import judge
 from minigrad_models.instructgpt.evaluate import BETTER, COLUMNS, HABITS, PAPER, evaluation_prompts, habits
 from minigrad_models.instructgpt.pipeline import (HELDOUT_COLUMNS, RM_ACCURACIES, RLHFConfig, RLHFRun, plot_curves,
@@ -92,12 +92,15 @@ lesson = Lesson("08_instructgpt", "InstructGPT: SFT, a reward model from compari
                 point="Supervised fine-tuning turns a model that only continues text into one that answers; a reward "
                       "model learned from rankings agrees with the hidden labeler on new answers, and PPO against it "
                       "beats SFT where the demonstrations disagreed.")
-config = lesson.pick(fast=RLHFConfig.fast(), quick=RLHFConfig.quick(), full=RLHFConfig.full())
-SEEDS = list(range(config.seeds))
+SEEDS = list(range(RLHFConfig.for_budget(lesson.budget).seeds))
 # seed 0 runs here, step by step, so that we can look at its models; the other seeds run the same
-# pipeline at the same time in other processes (minigrad_tutorials.seeds), for the table over seeds
+# pipeline at the same time in other processes (minigrad_tutorials.seeds), for the table over seeds. At the
+# quick budget each training step stops at its share of wall clock; seeds that must take turns
+# on too few cores split it (seed_plan), so the lesson takes about as long as one seed
+_, time_share = seed_plan(len(SEEDS), 1.0)
+config = RLHFConfig.for_budget(lesson.budget, time_share)
 others = start_seeds(run_seed, SEEDS[1:], workers=min(len(SEEDS) - 1, os.cpu_count() or 1),
-                     budget=lesson.budget) if len(SEEDS) > 1 else None
+                     budget=lesson.budget, time_share=time_share) if len(SEEDS) > 1 else None
 run = RLHFRun(config, seed=SEEDS[0])
 task, tok = run.task, run.tokenizer
 lesson.say(f"model: {config.n_layer} layers, {config.n_embd} wide, {config.block_size} characters of "
@@ -323,8 +326,10 @@ lesson.figure(fig, "table_over_seeds", caption="The paper's four columns in the 
               "seeds for each model.", key=True)
 lesson.table([{"step": name, "seconds": seconds} for name, seconds in run.timings.items()], "timings",
              caption="Wall-clock seconds of each step of seed 0's run")
-for name, step, updates in (("base pre-training", "pretrain", config.pretrain.steps), ("SFT", "sft", config.sft.steps),
-                            ("PPO (rollouts)", "ppo", config.ppo.iterations)):
+for name, step, updates in (("base pre-training", "pretrain", run.pretrain_history["steps"]),
+                            ("SFT", "sft", run.sft_history["steps"]), ("reward model", "reward model",
+                                                                       run.reward_history["steps"]),
+                            ("PPO (rollouts)", "ppo", len(curves["kl"])), ("DPO", "dpo", run.dpo_history["steps"])):
     lesson.trained(name, updates, run.timings[step])
 base_score, sft_score = stats["base | labeler score"].mean, stats["SFT | labeler score"].mean
 rm_heldout = stats["reward model accuracy: held-out words"].mean
@@ -361,7 +366,7 @@ def judged(interval, zero: float, sign: float) -> str:
 
 def paired(a: str, b: str, column: str):
     """The per-seed difference (model a - model b) in a column, summarised over seeds."""
-    return estimate([ra[f"{a} | {column}"] - ra[f"{b} | {column}"] for ra in results])
+    return difference(results, f"{a} | {column}", f"{b} | {column}")
 
 
 PAPER_ROW = {"base": ("GPT", 1), "SFT": ("SFT", 2), "PPO": ("InstructGPT", 3)}   # index into PAPER[column]
@@ -378,6 +383,12 @@ verdicts.append({"finding": "labeler prefers PPO to SFT (win rate > 0.5)", "pape
                  "toy: difference over seeds": f"win rate {win.format()}",
                  "verdict": judged(win, 0.5, +1)})
 lesson.table(verdicts, "paper_findings", caption=f"the paper's findings, judged by 95% intervals over {len(results)} seeds")
+lesson.claim("SFT beats the base model (labeler score)", {m: stats[f"{m} | labeler score"] for m in ("base", "SFT")},
+             test=difference(results, "SFT | labeler score", "base | labeler score"), direction="above",
+             test_name="SFT - base")
+lesson.claim("PPO beats SFT (labeler's win rate of PPO against SFT)", {"PPO win rate": win,
+             "PPO KL from SFT (nats)": stats["PPO | KL from SFT"]}, test=win, threshold=0.5, direction="above",
+             test_name="win rate")
 for v in verdicts:
     lesson.metric(f"finding: {v['finding']}", v["verdict"])
 

@@ -14,6 +14,10 @@ folders into one report (index.html and README.md).
     lesson.figure(fig, "curves", caption="...", key=True)   # matplotlib -> png + svg; key: shown first
     lesson.graph(digraph, "lookup", caption="...")     # graphviz.Digraph -> svg (or .dot without `dot`)
     lesson.point_shown(lstm < rnn, f"LSTM {lstm:.3f} < RNN {rnn:.3f}")
+    stats = over_seeds(...)                            # minigrad_tutorials.seeds: {metric: Estimate}
+    lesson.claim("LSTM below RNN", {"RNN": stats["rnn"], "LSTM": stats["lstm"]},
+                 test=difference(results, "lstm", "rnn"), threshold=0, direction="below",
+                 test_name="LSTM - RNN")                # the verdict comes from the interval
     lesson.finish()
 
 Every lesson runs at one of three budgets (`lesson.budget`):
@@ -35,6 +39,7 @@ lesson runs unless told otherwise (the lesson prints where).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -112,6 +117,14 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _short(e) -> str:
+    """An Estimate as "mean ± half-width" with the half-width to two significant digits."""
+    if e.n < 2 or not math.isfinite(e.half_width) or e.half_width == 0:
+        return e.format()
+    digits = min(6, max(2, 1 - math.floor(math.log10(e.half_width))))
+    return e.format(digits)
+
+
 class Lesson:
     def __init__(self, name: str, title: str, out_dir: str | os.PathLike | None = None, point: str = ""):
         from . import autothreads
@@ -129,6 +142,12 @@ class Lesson:
         self.notes: dict[str, str] = {}
         self.training: list[dict] = []
         self.verdict: dict | None = None
+        self.claims: list[dict] = []
+        # which seed this process runs (0 unless it is one of a lesson's other seeds, see run_seeds),
+        # and the share of each wall-clock budget it gets (seeds that take turns split the time)
+        self.seed = int(os.environ.get("MINIGRAD_SEED", "0"))
+        self.time_share = float(os.environ.get("MINIGRAD_TIME_SHARE", "1"))
+        self._other_seeds = None
         self._t0 = time.perf_counter()
         autothreads.apply(_argv_value("--threads"))  # chosen and said once per process (the tour's first)
         print(f"{self.name}: {self.budget} budget; figures and tables go to {self.out_dir.resolve()}")
@@ -157,8 +176,50 @@ class Lesson:
         fast and full are fixed step counts; quick trains for `quick_seconds` of wall clock (as many
         steps as fit, at most `full`), so a slow or busy machine runs fewer steps, not more minutes."""
         if self.budget == "quick":
-            return {"steps": full, "seconds": quick_seconds}
+            return {"steps": full, "seconds": quick_seconds * self.time_share}
         return {"steps": fast if self.fast else full, "seconds": None}
+
+    @property
+    def other_seed(self) -> bool:
+        """True in the process of one of the lesson's other seeds (a section that does not feed
+        the claims may skip itself there)."""
+        return "MINIGRAD_SEED" in os.environ
+
+    def run_seeds(self, *, fast: int = 2, quick: int = 2, full: int = 5) -> list[int]:
+        """Run this lesson for more seeds, for its claims: seed 0 is this run; the others start now,
+        each the whole lesson in a process of its own (minigrad_tutorials.seeds, with MINIGRAD_SEED set), and
+        `seed_results()` collects their numbers at the end. As many seeds run at once as there are
+        cores; seeds that must take turns split the quick budget's seconds (seeds.seed_plan), so the
+        lesson takes about as long as one seed did. Call it before `train_budget`. Returns the seeds."""
+        from .seeds import seed_plan, start_seeds
+
+        n = self.pick(fast=fast, quick=quick, full=full)
+        if self.other_seed:       # one of the other seeds itself: it runs only its own
+            return list(range(n))
+        workers, share = seed_plan(n, 1.0)
+        self.time_share = share
+        if n > 1:
+            from .tour import lesson_seed, lessons_dir   # the app layer runs a lesson
+
+            # the running script (as a script or in the tour), else (a notebook) the lesson of this name
+            main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+            path = Path(main_file) if main_file and Path(main_file).stem == self.name else \
+                lessons_dir() / f"{self.name}.py"
+            # on a time budget each seed keeps a core (this process is one); on fixed step counts the
+            # other seeds may share the cores with it: the work is the same, and it ends sooner
+            background = max(1, workers - 1) if self.quick else min(n - 1, os.cpu_count() or 1)
+            self._other_seeds = start_seeds(lesson_seed, range(1, n), workers=background,
+                                            path=str(path.resolve()), budget=self.budget,
+                                            time_share=share, data=str(self.data_dir) if self.data_dir else None)
+        return list(range(n))
+
+    def seed_results(self) -> list[dict]:
+        """Every seed's numbers (this run's metrics first, then the other seeds', in seed order):
+        the metrics every seed recorded (a section the other seeds skip has none to compare)."""
+        own = {k: float(v) for k, v in self.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        runs = [own] + (self._other_seeds.results() if self._other_seeds is not None else [])
+        common = [k for k in own if all(k in r for r in runs)]
+        return [{k: r[k] for k in common} for r in runs]
 
     def trained(self, what: str, steps: int, seconds: float) -> None:
         """Record how long one model trained: the report lists it under the lesson's point."""
@@ -169,6 +230,24 @@ class Lesson:
         self.verdict = {"shown": bool(shown), "evidence": evidence}
         print(f"point {'shown' if shown else 'NOT shown'} at the {self.budget} budget: {evidence}")
         return bool(shown)
+
+    def claim(self, claim: str, measured: dict, test, threshold: float = 0.0, direction: str = "above",
+              test_name: str = "") -> str:
+        """A headline claim of the lecture, judged over seeds: `measured` names the numbers that
+        matter ({label: minigrad_tutorials.seeds.Estimate}), `test` is the Estimate whose 95% interval must
+        lie `direction` ("above" / "below") `threshold` for the claim to count as reproduced
+        (minigrad_tutorials.seeds.verdict). The tour gathers every lesson's claims into one table."""
+        from .seeds import verdict
+
+        said = verdict(test, threshold, direction)
+        sign = ">" if direction == "above" else "<"
+        row = {"claim": claim,
+               "measured": "; ".join(f"{label} {_short(e)}" for label, e in measured.items()),
+               "test": f"{test_name or 'difference'} {_short(test)} {sign} {threshold:g}",
+               "seeds": test.n, "budget": self.budget, "verdict": said}
+        self.claims.append(row)
+        print(f"claim: {claim}: {said} ({row['measured']}; {row['test']}; {test.n} seeds, {self.budget} budget)")
+        return said
 
     def say(self, text: str) -> None:
         """Print a line and keep it for the report (text of several lines is shown as it is,
@@ -224,6 +303,7 @@ class Lesson:
             "seconds": round(time.perf_counter() - self._t0, 2),
             "point": self.point,
             "verdict": self.verdict,
+            "claims": self.claims,
             "training": self.training,
             "metrics": self.metrics,
             "notes": self.notes,

@@ -9,6 +9,7 @@ seeds, and it holds when the interval says so.
     stats = over_seeds(run_seed, seeds=range(5), workers=2, budget="quick")
     stats["PPO | win rate vs SFT"]            # Estimate(mean=0.68, sem=0.02, low=0.63, high=0.73, n=5, ...)
     stats["PPO | win rate vs SFT"].format()   # '0.680 ± 0.050'  (mean ± half-width of the 95% interval)
+    verdict(stats["PPO | win rate vs SFT"], 0.5, "above")   # 'reproduced': the whole interval is above 0.5
 
 An experiment is a function `experiment(seed, **kwargs) -> {name: number}`. With workers=1 the
 seeds run one after another in this process. With workers > 1, or in the background with
@@ -97,6 +98,45 @@ def estimate(values: Iterable[float], confidence: float = 0.95) -> Estimate:
     sem = sd / math.sqrt(n)
     half = t_quantile(0.5 + confidence / 2, n - 1) * sem
     return Estimate(mean, sem, mean - half, mean + half, n, values, confidence)
+
+
+def difference(results: Sequence[dict], a: str, b: str, confidence: float = 0.95) -> Estimate:
+    """The per-seed difference `a - b` of two metrics, summarised over seeds. Two models trained
+    from the same seed share their data and evaluation, so their paired difference is tighter
+    than two separate intervals."""
+    return estimate([r[a] - r[b] for r in results], confidence)
+
+
+# what a claim's verdict can be: the interval says so, or it does not (yet)
+REPRODUCED, NOT_SHOWN = "reproduced", "not shown at this budget"
+
+
+def verdict(test: Estimate, threshold: float = 0.0, direction: str = "above") -> str:
+    """REPRODUCED when the whole 95% interval of `test` lies on the claimed side of `threshold`
+    ("above" or "below"), NOT_SHOWN otherwise: never from the mean alone, and never from a single
+    seed (whose interval is unbounded)."""
+    if direction not in ("above", "below"):
+        raise ValueError(f"verdict: direction must be 'above' or 'below', got {direction!r}")
+    holds = test.above(threshold) if direction == "above" else test.below(threshold)
+    return REPRODUCED if holds else NOT_SHOWN
+
+
+def seed_plan(seeds: int, seconds: float | None, cores: int | None = None) -> tuple[int, float | None]:
+    """(workers, seconds per seed) for running `seeds` seeds of an experiment whose one run has a
+    wall-clock budget of `seconds` (None: fixed step counts, nothing to split).
+
+    The seeds run `workers` at a time, one process each, as many at once as there are cores; the
+    rounds that follow one another share the budget, so all seeds together take about `seconds`:
+    a lesson's share of the tour does not grow with its seeds. (With one core and two seeds each
+    gets half the time; with two cores each gets all of it, on its own core.)"""
+    if seeds < 1:
+        raise ValueError(f"seed_plan: run at least one seed, got {seeds}")
+    cores = max(1, cores if cores is not None else (os.cpu_count() or 1))
+    workers = min(seeds, cores)
+    if seconds is None:
+        return workers, None
+    rounds = math.ceil(seeds / workers)
+    return workers, seconds / rounds
 
 
 def summarize(results: Sequence[dict], confidence: float = 0.95) -> dict[str, Estimate]:

@@ -297,6 +297,20 @@ def run_lesson(path: Path, out_root: Path, budget: str = "quick", data: str | No
     return result
 
 
+def lesson_seed(seed: int, path: str, budget: str, time_share: float = 1.0, data: str | None = None) -> dict:
+    """Run the lesson at `path` for one more seed (MINIGRAD_SEED), in a scratch folder, with
+    `time_share` of each quick budget's seconds; its numeric metrics. What Lesson.run_seeds runs
+    in each of its worker processes (minigrad_tutorials.seeds)."""
+    import tempfile
+
+    os.environ["MINIGRAD_SEED"], os.environ["MINIGRAD_TIME_SHARE"] = str(seed), str(time_share)
+    with tempfile.TemporaryDirectory(prefix=f"minigrad-seed{seed}-") as tmp:
+        result = run_lesson(Path(path), Path(tmp), budget=budget, data=data)
+    if result.get("error"):
+        raise RuntimeError(f"{Path(path).stem} for seed {seed} failed: {result['error']}\n{result.get('traceback', '')}")
+    return {k: float(v) for k, v in result["metrics"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def _close_figures():
     """Figures a lesson left open would pile up over a tour (matplotlib warns past 20)."""
     if "matplotlib.pyplot" in sys.modules:
@@ -417,7 +431,7 @@ def tour(out: str | os.PathLike = "minigrad-tour", budget: str = "quick", lesson
                 _previews(results, out_root, bar)
     finally:
         bar.close()
-    summary = [{k: r.get(k) for k in ("dir", "title", "budget", "seconds", "cpu_seconds", "verdict", "training",
-                                      "metrics", "error")} for r in results]
+    summary = [{k: r.get(k) for k in ("dir", "title", "budget", "seconds", "cpu_seconds", "verdict", "claims",
+                                      "training", "metrics", "error")} for r in results]
     (out_root / "tour.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     return TourReport(index, readme, results)

@@ -150,6 +150,9 @@ def _section(r: dict, out_root: Path) -> tuple[str, str]:
         parts.append("<div class='point'>" + "".join(box) + "</div>")
         md += [f"**{r['point']}**\n" if r.get("point") else "", f"{verdict}\n" if verdict else "",
                f"Training: {training}.\n" if training else ""]
+    if r.get("claims"):
+        parts.append(_table_html(r["claims"], "The lecture's claims in this lesson, over seeds"))
+        md.append("\n" + markdown_table(r["claims"]) + "\n")
     items = r.get("items", [])
     key = [i for i in items if i.get("key")]
     for item in key:
@@ -166,6 +169,12 @@ def _section(r: dict, out_root: Path) -> tuple[str, str]:
     parts.append(f"<p class='note'>{r['seconds']} s; what the lesson printed: "
                  f"<a href='{r['dir']}/{r['log']}'>{r['dir']}/{r['log']}</a></p>")
     return "\n".join(parts), "\n".join(md)
+
+
+def claims_table(results: list[dict]) -> list[dict]:
+    """Every lesson's claims, one row each: the lecture's claims as this run measured them."""
+    return [{"lesson": int(r["dir"][:2]) if r["dir"][:2].isdigit() else r["dir"], **c}
+            for r in results for c in r.get("claims") or []]
 
 
 def _head(title: str, base: str = "") -> str:
@@ -209,6 +218,15 @@ def write_report(results: list[dict], out_root: Path, budget: str, data: str | N
                      f"<td>{o['figures']}</td><td>{o['graphs']}</td></tr>")
     parts.append("</table></div>")
     md = [f"# minigrad tour\n\n{summary}\n\n{markdown_table(overview)}\n"]
+    claims = claims_table(results)
+    if claims:
+        intro = (f"Each claim is judged over seeds at this run's budget: reproduced when the 95% interval of "
+                 f"the difference lies on the claim's side, else not shown at this budget ({budget} mode; "
+                 f"--full runs more seeds and longer).")
+        # h3: the h2s are the lessons' sections (the browser check counts them)
+        parts.append(f"<h3 id='claims'>Claims of the lecture</h3><p>{html.escape(intro)}</p>"
+                     + _table_html(claims))
+        md.append(f"\n## Claims of the lecture\n\n{intro}\n\n{markdown_table(claims)}\n")
     for r in results:
         section_html, section_md = _section(r, out_root)
         parts.append(section_html)

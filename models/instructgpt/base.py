@@ -33,6 +33,7 @@ class PretrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     n_chars: int = 400_000      # corpus size; the task's word pool is small, so this repeats a lot
+    seconds: float | None = None    # a wall-clock budget: stop there if the steps take longer
 
 
 def pretrain_base(task, tokenizer, model_config: GPTConfig, config: PretrainConfig, seed: int = 0,
@@ -51,7 +52,7 @@ def pretrain_base(task, tokenizer, model_config: GPTConfig, config: PretrainConf
     optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, betas=(0.9, 0.99))
     scheduler = WarmupCosineLR(optimizer, config.warmup, max(config.steps, config.warmup + 1),
                                min_lr=config.min_lr)
-    history = train_lm(model, optimizer, batch, config.steps, scheduler=scheduler,
+    history = train_lm(model, optimizer, batch, config.steps, seconds=config.seconds, scheduler=scheduler,
                        grad_clip=config.grad_clip, eval_interval=None, log=False, desc="pretrain",
                        loss_fn=lambda m, x, y: m(x, y)[1],
                        progress_bar=None if progress is None or progress else False)

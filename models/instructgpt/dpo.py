@@ -22,7 +22,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.optim import AdamW, clip_grad_norm_
-from minigrad.train import progress as progress_bar
+from minigrad.train import Budget
 
 from .reward import Comparison, epoch_batches, log_sigmoid
 from .sequences import encode_pairs, on_device_of, sequence_logprob
@@ -56,6 +56,7 @@ class DPOConfig:
     beta: float = 0.1
     learning_rate: float = 5e-5
     grad_clip: float = 1.0
+    seconds: float | None = None    # a wall-clock budget: stop there if the epochs take longer
 
 
 def train_dpo(policy, ref, tokenizer, comparisons: Sequence[Comparison], config: DPOConfig,
@@ -75,9 +76,9 @@ def train_dpo(policy, ref, tokenizer, comparisons: Sequence[Comparison], config:
     history = {"loss": [], "accuracy": [], "margin": []}
     policy.train()
     batches = epoch_batches(len(pairs), config.batch_size, config.epochs, rng)
-    bar = progress_bar(batches, total=len(batches), desc="dpo",
-                       disable=None if progress is None or progress else True)
-    for rows in bar:
+    budget = Budget(len(batches), config.seconds, desc="dpo", disable=None if progress is None or progress else True)
+    while budget.running():
+        rows = batches[budget.step]
         # chosen and rejected responses go through the model as one batch
         batch = encode_pairs(tokenizer, [prompts[i] for i in rows] * 2,
                              [chosen[i] for i in rows] + [rejected[i] for i in rows], block)
@@ -93,6 +94,7 @@ def train_dpo(policy, ref, tokenizer, comparisons: Sequence[Comparison], config:
         history["loss"].append(loss.item())
         history["accuracy"].append(accuracy)
         history["margin"].append(float((r_w - r_l).mean()))
-        bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{accuracy:.2f}")
-    bar.close()
+        budget.tick(history["loss"][-1])
+    budget.close()
+    history["steps"] = budget.step
     return history

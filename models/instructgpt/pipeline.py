@@ -36,6 +36,11 @@ from .sft import SFTConfig, sft_eval_loss, train_sft
 from .task import InstructionTask
 
 MODELS = ("base", "SFT", "PPO", "PPO-ptx", "DPO")     # the table's rows, in order
+# the quick budget's wall-clock seconds for each training step of one seed (at most the quick step
+# counts). On an idle 2-core machine a seed took 107 s in all, so these never bind there; at a load
+# of 8-11 the fixed counts took pretrain 157 s, SFT 347, reward model 46, PPO 34, DPO 20 (and the
+# unbudgeted comparisons and evaluation, fixed prompt counts, 26 + 16), and the lesson 1141 s.
+QUICK_SECONDS = {"pretrain": 40.0, "sft": 80.0, "reward model": 15.0, "ppo": 30.0, "dpo": 10.0}
 
 
 @dataclass
@@ -77,12 +82,19 @@ class RLHFConfig:
         return cls()
 
     @classmethod
-    def quick(cls) -> "RLHFConfig":
+    def quick(cls, time_share: float = 1.0) -> "RLHFConfig":
         """Lesson 8's default: two seeds, fewer comparisons, PPO iterations, DPO steps and evaluation
-        prompts, no PPO-ptx. The lesson took 1 min 52 s on an idle 2-core machine (its two seeds side
-        by side, 107 s each)."""
-        return cls(rm_prompts=600, rm_eval_prompts=100, ppo=PPOConfig(iterations=16), ppo_ptx=None,
-                   dpo=DPOConfig(epochs=0.1, batch_size=32, beta=0.3), eval_per_kind=30, seeds=2)
+        prompts, no PPO-ptx, and each training step stops at its share of wall clock (QUICK_SECONDS,
+        times `time_share` where seeds take turns on one core) if its steps take longer: a busy
+        machine trains fewer steps, not longer. With fixed steps the lesson took 1 min 52 s on an
+        idle 2-core machine (its two seeds side by side, 107 s each) and 219 s at a load of 4-8."""
+        t = {step: seconds * time_share for step, seconds in QUICK_SECONDS.items()}
+        return cls(pretrain=PretrainConfig(steps=600, seconds=t["pretrain"]),
+                   sft=SFTConfig(steps=1500, seconds=t["sft"]),
+                   reward=RewardConfig(epochs=2.0, seconds=t["reward model"]),
+                   rm_prompts=600, rm_eval_prompts=100, ppo=PPOConfig(iterations=16, seconds=t["ppo"]),
+                   ppo_ptx=None, dpo=DPOConfig(epochs=0.1, batch_size=32, beta=0.3, seconds=t["dpo"]),
+                   eval_per_kind=30, seeds=2)
 
     @classmethod
     def fast(cls) -> "RLHFConfig":
@@ -101,10 +113,10 @@ class RLHFConfig:
         )
 
     @classmethod
-    def for_budget(cls, budget: str) -> "RLHFConfig":
+    def for_budget(cls, budget: str, time_share: float = 1.0) -> "RLHFConfig":
         if budget not in ("fast", "quick", "full"):
             raise ValueError(f"RLHFConfig.for_budget: budget must be 'fast', 'quick' or 'full', got {budget!r}")
-        return getattr(cls, budget)()
+        return cls.quick(time_share) if budget == "quick" else getattr(cls, budget)()
 
     def gpt_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(block_size=self.block_size, vocab_size=vocab_size, n_layer=self.n_layer,
@@ -333,10 +345,10 @@ def seed_metrics(r: RLHFRun) -> dict[str, float]:
     return out
 
 
-def run_seed(seed: int, budget: str = "quick") -> dict[str, float]:
-    """The whole pipeline for one seed at a budget; its `seed_metrics`. What minigrad_tutorials.seeds runs
-    in each worker process (no progress bars there)."""
-    return seed_metrics(RLHFRun(RLHFConfig.for_budget(budget), seed, progress=False).run_all())
+def run_seed(seed: int, budget: str = "quick", time_share: float = 1.0) -> dict[str, float]:
+    """The whole pipeline for one seed at a budget (`time_share` of the quick budget's seconds);
+    its `seed_metrics`. What minigrad_tutorials.seeds runs in each worker process (no progress bars there)."""
+    return seed_metrics(RLHFRun(RLHFConfig.for_budget(budget, time_share), seed, progress=False).run_all())
 
 
 def table_over_seeds(summary_by_metric: dict, columns=COLUMNS + ("pre-training loss",)) -> list[dict]:

@@ -43,7 +43,7 @@ import numpy as np
 import minigrad as mg
 from minigrad.optim import AdamW, clip_grad_norm_
 from minigrad.tensor import Tensor
-from minigrad.train import progress as progress_bar
+from minigrad.train import Budget
 
 from .labeler import score as labeler_score
 from .sampling import sample_responses
@@ -179,6 +179,7 @@ class PPOConfig:
     max_new_tokens: int = 40
     grad_clip: float = 1.0
     value_warmup: int = 2         # rollouts of value-only updates before the policy moves
+    seconds: float | None = None  # a wall-clock budget for the rollouts after the warm-up
 
 
 CURVES = ("reward", "labeler", "kl", "value_loss", "clip_fraction", "entropy", "kl_coef",
@@ -319,7 +320,8 @@ class PPOTrainer:
 
 def train_ppo(policy, ref, value_model, reward_model, tokenizer, prompt_source, config: PPOConfig,
               seed: int = 0, ptx_batches=None, progress: bool | None = None) -> dict:
-    """Run PPOTrainer for config.iterations rollouts (after the value warm-up); returns the
+    """Run PPOTrainer for config.iterations rollouts (after the value warm-up), or for
+    config.seconds if that ends first; returns the
     curves, one entry per rollout (see CURVES): "reward" is the reward model's mean score,
     "labeler" the hidden labeler's (watched, never trained on), "kl" nats per response.
     "value_warmup_loss" holds the warm-up's value losses."""
@@ -327,13 +329,12 @@ def train_ppo(policy, ref, value_model, reward_model, tokenizer, prompt_source, 
                          ptx_batches)
     curves = {name: [] for name in CURVES}
     curves["value_warmup_loss"] = trainer.warm_up_value()
-    bar = progress_bar(range(config.iterations), total=config.iterations, desc="ppo",
-                       disable=None if progress is None or progress else True)
-    for _ in bar:
+    budget = Budget(config.iterations, config.seconds, desc="ppo",
+                    disable=None if progress is None or progress else True)
+    while budget.running():
         stats = trainer.step()
         for k in CURVES:
             curves[k].append(stats[k])
-        bar.set_postfix(reward=f"{stats['reward']:.3f}", kl=f"{stats['kl']:.2f}",
-                        labeler=f"{stats['labeler']:.3f}")
-    bar.close()
+        budget.tick(stats["reward"])     # the bar's "loss": the reward model's mean score
+    budget.close()
     return curves

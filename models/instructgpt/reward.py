@@ -25,6 +25,7 @@ import numpy as np
 import minigrad as mg
 from minigrad import nn
 from minigrad.optim import AdamW, clip_grad_norm_
+from minigrad.train import Budget
 from minigrad.train import progress as progress_bar
 from minigrad_models.gpt import GPT
 
@@ -173,6 +174,7 @@ class RewardConfig:
     learning_rate: float = 3e-4
     weight_decay: float = 0.0
     grad_clip: float = 1.0
+    seconds: float | None = None    # a wall-clock budget: stop there if the epochs take longer
 
 
 def epoch_batches(n: int, batch_size: int, epochs: float, rng) -> list[np.ndarray]:
@@ -197,9 +199,10 @@ def train_reward_model(model: RewardModel, tokenizer, comparisons: Sequence[Comp
     history = {"loss": [], "accuracy": []}
     model.train()
     batches = epoch_batches(len(comparisons), config.prompts_per_batch, config.epochs, rng)
-    bar = progress_bar(batches, total=len(batches), desc="reward model",
-                       disable=None if progress is None or progress else True)
-    for chosen in bar:
+    budget = Budget(len(batches), config.seconds, desc="reward model",
+                    disable=None if progress is None or progress else True)
+    while budget.running():
+        chosen = batches[budget.step]
         batch, winners, losers, owner = comparison_batch(tokenizer, [comparisons[i] for i in chosen],
                                                          model.config.block_size)
         loss, accuracy = pairwise_loss(model(batch), winners, losers, owner)
@@ -209,8 +212,9 @@ def train_reward_model(model: RewardModel, tokenizer, comparisons: Sequence[Comp
         optimizer.step()
         history["loss"].append(loss.item())
         history["accuracy"].append(accuracy)
-        bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{accuracy:.2f}")
-    bar.close()
+        budget.tick(history["loss"][-1])
+    budget.close()
+    history["steps"] = budget.step
     return history
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import minigrad as mg
 from minigrad.optim import clip_grad_norm_
 from minigrad.optim.lr_scheduler import WarmupCosineLR
-from minigrad.train import progress as progress_bar
+from minigrad.train import Budget
 
 from .sequences import SequenceBatch, encode_pairs
 
@@ -30,6 +30,7 @@ class SFTConfig:
     warmup: int = 20
     weight_decay: float = 0.1
     grad_clip: float = 1.0
+    seconds: float | None = None    # a wall-clock budget: stop there if the steps take longer
 
 
 def sft_loss(model, batch: SequenceBatch):
@@ -40,7 +41,8 @@ def sft_loss(model, batch: SequenceBatch):
 
 def train_sft(model, tokenizer, demonstrations: Sequence[tuple[str, str]], config: SFTConfig,
               seed: int = 0, progress: bool | None = None) -> dict:
-    """Fine-tune `model` (a GPT, in place) on (prompt, response) pairs; returns {"loss": [...]}."""
+    """Fine-tune `model` (a GPT, in place) on (prompt, response) pairs, for config.steps updates or
+    config.seconds, whichever ends first; returns {"loss": [...], "steps": updates run}."""
     if not demonstrations:
         raise ValueError("train_sft: no demonstrations")
     rng = np.random.default_rng([seed, 2])
@@ -51,9 +53,8 @@ def train_sft(model, tokenizer, demonstrations: Sequence[tuple[str, str]], confi
     params = [p for p in model.parameters() if p.requires_grad]
     history = {"loss": []}
     model.train()
-    bar = progress_bar(range(config.steps), total=config.steps, desc="sft",
-                       disable=None if progress is None or progress else True)
-    for _ in bar:
+    budget = Budget(config.steps, config.seconds, desc="sft", disable=None if progress is None or progress else True)
+    while budget.running():
         rows = rng.integers(len(demonstrations), size=config.batch_size)
         batch = encode_pairs(tokenizer, [demonstrations[i][0] for i in rows],
                              [demonstrations[i][1] for i in rows], block)
@@ -62,10 +63,14 @@ def train_sft(model, tokenizer, demonstrations: Sequence[tuple[str, str]], confi
         loss.backward()
         clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
-        scheduler.step()
         history["loss"].append(loss.item())
-        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
-    bar.close()
+        budget.tick(history["loss"][-1])
+        if config.seconds is None:
+            scheduler.step()
+        else:   # the schedule written for config.steps, run over the updates that fit in the time
+            budget.schedule(scheduler, config.steps)
+    budget.close()
+    history["steps"] = budget.step
     return history
 
 

@@ -76,3 +76,46 @@ def test_budgets_name_their_seeds():
     with pytest.raises(ValueError, match="budget must be"):
         RLHFConfig.for_budget("huge")
     assert set(RM_ACCURACIES)
+
+
+def test_the_quick_budget_is_wall_clock_and_full_is_fixed_steps():
+    from models.instructgpt.pipeline import QUICK_SECONDS
+
+    quick, half = RLHFConfig.quick(), RLHFConfig.for_budget("quick", time_share=0.5)
+    stages = {"pretrain": "pretrain", "sft": "sft", "reward model": "reward", "ppo": "ppo", "dpo": "dpo"}
+    for step, field in stages.items():
+        assert getattr(quick, field).seconds == QUICK_SECONDS[step]
+        assert getattr(half, field).seconds == QUICK_SECONDS[step] / 2     # seeds taking turns split the time
+        assert getattr(RLHFConfig.full(), field).seconds is None           # --full keeps its counts
+        assert getattr(RLHFConfig.fast(), field).seconds is None
+
+
+def test_a_tiny_time_budget_stops_every_training_step_early():
+    from dataclasses import replace
+
+    from models.instructgpt.pipeline import RLHFRun
+
+    fast = RLHFConfig.fast()
+    big = 10_000      # steps no stage could finish in a fraction of a second
+    config = replace(fast, pretrain=replace(fast.pretrain, steps=big, seconds=0.3),
+                     sft=replace(fast.sft, steps=big, seconds=0.3),
+                     reward=replace(fast.reward, epochs=50.0, seconds=0.3),
+                     ppo=replace(fast.ppo, iterations=big, seconds=0.3),
+                     dpo=replace(fast.dpo, epochs=50.0, seconds=0.3), rm_prompts=16, rm_eval_prompts=4)
+    r = RLHFRun(config, seed=0, progress=False)
+    r.pretrain()
+    r.supervised_fine_tuning()
+    r.reward_modelling()
+    r.ppo()
+    r.dpo()
+    assert 1 <= r.pretrain_history["steps"] < big and len(r.pretrain_history["loss"]) == r.pretrain_history["steps"]
+    assert 1 <= r.sft_history["steps"] < big and len(r.sft_history["loss"]) == r.sft_history["steps"]
+    epoch = -(-len(r.comparisons) // config.reward.prompts_per_batch)     # batches in one epoch
+    assert 1 <= r.reward_history["steps"] < 50 * epoch
+    assert 1 <= len(r.ppo_curves["kl"]) < big
+    from models.instructgpt.dpo import comparison_pairs
+
+    pairs = len(comparison_pairs(r.comparisons))
+    assert 1 <= r.dpo_history["steps"] < 50 * -(-pairs // config.dpo.batch_size)
+    for step in ("pretrain", "sft", "reward model", "ppo", "dpo"):
+        assert r.timings[step] < 30, r.timings    # each stopped near its 0.3 s (plus one step and set-up)

@@ -42,3 +42,20 @@ def run_lesson(tmp_path, monkeypatch):
         plt.close("all")
     except ImportError:
         pass
+
+
+@pytest.fixture
+def claims_of():
+    """`claims_of(result, n)`: the lesson's n claims by name, checked for shape: each judged over
+    two seeds at the fast budget, its verdict one of the two the intervals allow."""
+    return _claims_of
+
+
+def _claims_of(result, n_claims, seeds=2):
+    claims = result["claims"]
+    assert len(claims) == n_claims, [c["claim"] for c in claims]
+    for c in claims:
+        assert c["seeds"] == seeds and c["budget"] == "fast"
+        assert c["verdict"] in ("reproduced", "not shown at this budget")
+        assert " ± " in c["test"] and c["measured"]
+    return {c["claim"]: c for c in claims}

@@ -22,7 +22,7 @@ def graph_text(out, name) -> str:
     return dot.read_text().replace("\\n", " ")
 
 
-def test_lesson_03_fast(run_lesson):
+def test_lesson_03_fast(run_lesson, claims_of):
     result = run_lesson("tutorials/03_differentiable_lookup.py")
     assert result["fast"] is True
     m = result["metrics"]
@@ -77,3 +77,8 @@ def test_lesson_03_fast(run_lesson):
     assert "no gradient path" not in soft_text and "query q ('my')" in soft_text
     assert "one_hot(prev)" in graph_text(out, "neural_bigram")
     assert (out / "neural_vs_counted.png").stat().st_size > 0
+
+    # the claim over seeds: every random start converges to the counted table (cheap: two seeds in fast mode)
+    (claim,) = claims_of(result, 1).values()
+    assert claim["verdict"] == "reproduced", claim
+    assert claim["test"].endswith("< 0.02")

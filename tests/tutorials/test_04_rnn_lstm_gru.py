@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("matplotlib", reason="the lessons draw figures with matplotlib")
 
 
-def test_lesson_04_rnn_lstm_gru_fast(run_lesson):
+def test_lesson_04_rnn_lstm_gru_fast(run_lesson, claims_of):
     from minigrad.data import builtin_names
     from minigrad.data.splits import makemore_split
     from minigrad_models.ngram import NGramLM
@@ -41,3 +41,9 @@ def test_lesson_04_rnn_lstm_gru_fast(run_lesson):
     assert lags["RNN, at init"]["k = 20"] < 1e-3
     assert lags["RNN, at init"]["k = 40"] < lags["RNN, at init"]["k = 20"] < lags["RNN, at init"]["k = 5"]
     assert m["LSTM forget bias +3, gradient at lag 20 / lag 0"] > 100 * m["RNN at init, gradient at lag 20 / lag 0"]
+
+    # the claims over seeds (the other seed ran the lesson in a process of its own)
+    claims = claims_of(result, 4)
+    assert set(claims) == {"names: LSTM and GRU below the RNN (held-out nats/char)", "names: the RNN below the best n-gram",
+                           "text: LSTM and GRU below the RNN (held-out nats/char)", "text: the RNN below the best n-gram"}
+    assert claims["names: the RNN below the best n-gram"]["test"].startswith("RNN - Kneser-Ney ")

@@ -4,7 +4,7 @@ import pytest
 pytest.importorskip("matplotlib", reason="the lessons draw figures with matplotlib")
 
 
-def test_lesson_05_seq2seq_attention_fast(run_lesson):
+def test_lesson_05_seq2seq_attention_fast(run_lesson, claims_of):
     result = run_lesson("tutorials/05_seq2seq_attention.py")
     assert result["fast"] is True and result["name"] == "05_seq2seq_attention"
     m = result["metrics"]
@@ -34,3 +34,9 @@ def test_lesson_05_seq2seq_attention_fast(run_lesson):
     assert m["heat map: largest |sum of a row's weights - 1|"] < 1e-5
     beam = {r["model"]: r for r in tables["beam_search"]}
     assert set(beam) == {"plain", "reversed", "attention", "transformer"}
+
+    # the claims over seeds (the other seed ran the lesson in a process of its own)
+    claims = claims_of(result, 2)
+    assert claims["reversing the source helps the plain seq2seq (token accuracy, all lengths)"]["test"].startswith(
+        "reversed - plain ")
+    assert any(c.startswith("attention holds on long inputs") and v["test"].endswith("> 0.1") for c, v in claims.items())

@@ -10,7 +10,7 @@ from minigrad.data import builtin_text, find_minilm_dir
 pytest.importorskip("matplotlib", reason="the lessons draw figures with matplotlib")
 
 
-def test_lesson_07_bert_gpt_bart_fast(run_lesson):
+def test_lesson_07_bert_gpt_bart_fast(run_lesson, claims_of):
     result = run_lesson("tutorials/07_bert_gpt_bart.py")
     assert result["fast"] is True and result["name"] == "07_bert_gpt_bart"
     m = result["metrics"]
@@ -62,3 +62,7 @@ def test_lesson_07_bert_gpt_bart_fast(run_lesson):
     for key in ("exact match", "token accuracy", "infilled token accuracy"):
         assert 0.0 <= m[f"BART: {key}"] <= 1.0
     assert {"corrupted", "reconstruction", "original"} <= set(tables["bart_examples"][0])
+
+    # the claim over seeds (the other seed ran the lesson in a process of its own)
+    claim = claims_of(result, 1)["pre-trained BERT beats BERT from scratch (word-order accuracy)"]
+    assert claim["measured"].startswith("MLM weights ") and "; scratch " in claim["measured"]

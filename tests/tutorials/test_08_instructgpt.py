@@ -9,7 +9,7 @@ pytest.importorskip("matplotlib", reason="the lessons draw figures with matplotl
 pytest.importorskip("scipy", reason="the table over seeds uses minigrad_tutorials.seeds (scipy's t quantiles)")
 
 
-def test_lesson_08_instructgpt_fast(run_lesson):
+def test_lesson_08_instructgpt_fast(run_lesson, claims_of):
     result = run_lesson("tutorials/08_instructgpt.py")
     assert result["fast"] is True and result["name"] == "08_instructgpt"
     out, m = result["out_dir"], result["metrics"]
@@ -55,3 +55,10 @@ def test_lesson_08_instructgpt_fast(run_lesson):
     findings = tables["paper_findings"]
     assert len(findings) == 9 and all("±" in f["toy: difference over seeds"] for f in findings)
     assert {f["verdict"] for f in findings} == {"not judged (2 seeds; --full runs 5)"}
+
+    # the lecture's two claims, judged from the intervals, and the training steps the lesson ran
+    claims = claims_of(result, 2)
+    assert claims["PPO beats SFT (labeler's win rate of PPO against SFT)"]["test"].endswith("> 0.5")
+    assert claims["SFT beats the base model (labeler score)"]["test"].startswith("SFT - base ")
+    trained = {t["model"]: t["steps"] for t in result["training"]}
+    assert trained["SFT"] == 100 and trained["PPO (rollouts)"] == 5    # fast: the fixed counts, no time budget

@@ -93,3 +93,35 @@ def test_result_keeps_the_point_the_verdict_the_training_and_the_notes(clean, tm
     assert result["verdict"] == {"shown": False, "evidence": "LSTM 1.93 > RNN 1.92"}
     assert result["training"] == [{"model": "LSTM", "steps": 412, "seconds": 25.0}]
     assert result["notes"] == {"LSTM loss": "3000 updates reach 1.90"}
+
+
+def test_another_seed_gets_its_share_of_the_time_budget(clean, tmp_path):
+    clean.setenv("MINIGRAD_SEED", "3")
+    clean.setenv("MINIGRAD_TIME_SHARE", "0.5")
+    lesson = Lesson("09_x", "x", out_dir=tmp_path)
+    assert lesson.seed == 3 and lesson.other_seed
+    assert lesson.train_budget(fast=60, full=3000, quick_seconds=25) == {"steps": 3000, "seconds": 12.5}
+    assert lesson.run_seeds(quick=2) == [0, 1]      # another seed starts no seeds of its own
+    assert lesson._other_seeds is None
+
+
+def test_claims_are_judged_from_intervals_and_kept_in_the_result(clean, tmp_path, capsys):
+    pytest.importorskip("scipy", reason="the t interval uses scipy")
+    from minigrad.seeds import difference, estimate
+
+    lesson = Lesson("09_x", "x", out_dir=tmp_path)
+    runs = [{"RNN": 2.00, "LSTM": 1.90}, {"RNN": 2.10, "LSTM": 1.99}, {"RNN": 1.95, "LSTM": 1.86}]
+    # LSTM - RNN: -0.10, -0.11, -0.09: mean -0.1, s 0.01, half-width 4.303 * 0.01 / sqrt(3) = 0.0248
+    said = lesson.claim("LSTM below RNN", {"RNN": estimate([r["RNN"] for r in runs])},
+                        test=difference(runs, "LSTM", "RNN"), direction="below", test_name="LSTM - RNN")
+    assert said == "reproduced"
+    assert "claim: LSTM below RNN: reproduced" in capsys.readouterr().out
+    # the same mean from two seeds far apart: the interval holds zero
+    assert lesson.claim("PPO beats SFT", {}, test=estimate([0.9, 0.3]), threshold=0.5) == "not shown at this budget"
+    lesson.finish()
+    claims = json.loads((tmp_path / "result.json").read_text())["claims"]
+    assert [c["verdict"] for c in claims] == ["reproduced", "not shown at this budget"]
+    first = claims[0]
+    assert first["claim"] == "LSTM below RNN" and first["seeds"] == 3 and first["budget"] == "quick"
+    assert first["test"] == "LSTM - RNN -0.100 ± 0.025 < 0"
+    assert first["measured"].startswith("RNN 2.02 ± ")

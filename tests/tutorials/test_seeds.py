@@ -104,3 +104,58 @@ def test_background_seeds_and_their_errors(experiment_module):
         start_seeds(lambda seed: {"x": 1.0}, [0])
     with pytest.raises(TypeError, match="JSON"):
         start_seeds(experiment_module.experiment, [0], scale=object())
+
+
+# -- verdicts and the per-seed budget ------------------------------------------------------------
+def test_verdict_comes_from_the_interval_not_the_mean():
+    from minigrad.seeds import NOT_SHOWN, REPRODUCED, verdict
+
+    # [0.6, 0.7, 0.8, 0.5, 0.9]: mean 0.7, 95% interval 0.7 -+ 2.776 * 0.070711 = [0.5037, 0.8963]
+    e = estimate([0.6, 0.7, 0.8, 0.5, 0.9])
+    assert verdict(e, 0.5, "above") == REPRODUCED            # 0.5037 > 0.5
+    assert verdict(e, 0.51, "above") == NOT_SHOWN            # the mean is above, the interval is not
+    assert verdict(e, 0.9, "below") == REPRODUCED            # 0.8963 < 0.9
+    assert verdict(e, 0.89, "below") == NOT_SHOWN
+    # two seeds: mean 0.65, sem 0.05, half-width 12.706 * 0.05 = 0.6353: interval [0.0147, 1.2853]
+    two = estimate([0.6, 0.7])
+    assert two.half_width == pytest.approx(0.6353, abs=1e-3)
+    assert verdict(two, 0.0, "above") == REPRODUCED
+    assert verdict(two, 0.1, "above") == NOT_SHOWN       # both seeds are far above 0.1, two seeds are not enough
+    assert verdict(estimate([0.9]), 0.0, "above") == NOT_SHOWN    # one seed never shows a claim
+    with pytest.raises(ValueError, match="direction"):
+        verdict(e, 0.5, "over")
+
+
+def test_difference_is_paired_by_seed():
+    from minigrad.seeds import difference
+
+    # a and b differ by about 1 in every seed, while each varies by 10 across seeds
+    results = [{"a": 11.0, "b": 10.0}, {"a": 21.5, "b": 20.5}, {"a": 31.0, "b": 29.8}]
+    d = difference(results, "a", "b")
+    assert d.values == pytest.approx((1.0, 1.0, 1.2)) and d.mean == pytest.approx(3.2 / 3)
+    assert d.low > 0                                      # the paired interval sees it
+    assert estimate([11.0, 21.5, 31.0]).low < estimate([10.0, 20.5, 29.8]).high   # separate ones overlap
+
+
+@pytest.mark.parametrize("seeds, seconds, cores, expected", [
+    (2, 60.0, 2, (2, 60.0)),      # side by side, each on its own core: each gets the whole budget
+    (2, 60.0, 1, (1, 30.0)),      # one core: the two take turns and split it
+    (5, 60.0, 2, (2, 20.0)),      # three rounds of at most two
+    (5, 60.0, 16, (5, 60.0)),
+    (5, None, 2, (2, None)),      # fixed step counts: nothing to split
+    (1, 60.0, 4, (1, 60.0)),
+])
+def test_seed_plan_splits_a_time_budget_over_rounds(seeds, seconds, cores, expected):
+    from minigrad.seeds import seed_plan
+
+    assert seed_plan(seeds, seconds, cores) == expected
+    workers, per_seed = expected
+    if seconds is not None:   # all rounds together take the one budget
+        assert math.ceil(seeds / workers) * per_seed == pytest.approx(seconds)
+
+
+def test_seed_plan_refuses_no_seeds():
+    from minigrad.seeds import seed_plan
+
+    with pytest.raises(ValueError, match="at least one seed"):
+        seed_plan(0, 10.0, 2)

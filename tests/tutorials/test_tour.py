@@ -400,3 +400,53 @@ def test_a_slow_cell_keeps_writing_progress_lines():
     with _ticking(quiet, interval=0.01):
         time.sleep(0.05)
     assert len(out.getvalue().splitlines()) == len(lines)
+
+
+SEEDED_LESSON = '''\
+# %%
+from minigrad.report import Lesson
+from minigrad.seeds import difference, summarize
+
+lesson = Lesson("01_seeded", "Seeded: a claim over seeds", point="Gates help.")
+SEEDS = lesson.run_seeds(fast=3, quick=2, full=5)
+lesson.metric("RNN loss", 2.0 + 0.01 * lesson.seed)
+lesson.metric("LSTM loss", 1.9 + 0.01 * lesson.seed - 0.001 * lesson.seed ** 2)
+lesson.metric("seed", lesson.seed)
+
+# %%
+runs = lesson.seed_results()
+stats = summarize(runs)
+lesson.claim("LSTM below RNN", {"RNN": stats["RNN loss"], "LSTM": stats["LSTM loss"]},
+             test=difference(runs, "LSTM loss", "RNN loss"), direction="below", test_name="LSTM - RNN")
+lesson.claim("LSTM far below RNN", {}, test=difference(runs, "LSTM loss", "RNN loss"), threshold=-0.5,
+             direction="below", test_name="LSTM - RNN")
+lesson.finish()
+'''
+
+
+def test_a_lesson_runs_its_other_seeds_and_the_report_shows_the_claims_table(tmp_path):
+    pytest.importorskip("scipy", reason="the t interval uses scipy")
+    root = tmp_path / "lessons"
+    root.mkdir()
+    _write(root, "01_seeded.py", SEEDED_LESSON)
+    out = tmp_path / "out"
+    report = tour(out=out, budget="fast", root=root, progress_bar=False, previews=False)
+    assert not report.failed, report.failed
+    result = report.results[0]
+    # seeds 1 and 2 ran the lesson in processes of their own: their metrics came back
+    assert result["metrics"]["seed"] == 0
+    claims = result["claims"]
+    # LSTM - RNN per seed: -0.1, -0.101, -0.104: mean -0.10167, s 0.002082, half-width 4.303 * 0.002082 / sqrt(3)
+    assert [c["verdict"] for c in claims] == ["reproduced", "not shown at this budget"]
+    assert claims[0]["test"] == "LSTM - RNN -0.1017 ± 0.0052 < 0" and claims[0]["seeds"] == 3
+    assert claims[0]["measured"] == "RNN 2.010 ± 0.025; LSTM 1.908 ± 0.020"   # LSTM: 1.9, 1.909, 1.916
+    page = (out / "index.html").read_text()
+    table = page[page.index("<h3 id='claims'>Claims of the lecture</h3>"):page.index("<h2 id='01_seeded'>")]
+    assert "<th>lesson</th><th>claim</th><th>measured</th><th>test</th><th>seeds</th><th>budget</th><th>verdict</th>" \
+        in table
+    assert "<td>1</td><td>LSTM below RNN</td>" in table and table.count("<tr>") == 3
+    readme = (out / "README.md").read_text()
+    assert "## Claims of the lecture" in readme
+    assert "| 1 | LSTM far below RNN |  | LSTM - RNN -0.1017 ± 0.0052 < -0.5 | 3 | fast | not shown at this budget |" \
+        in readme
+    assert json.loads((out / "tour.json").read_text())[0]["claims"] == claims
