@@ -80,7 +80,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from minigrad_tutorials.report import Lesson
-from minigrad_tutorials.seeds import difference, estimate, seed_plan, start_seeds, summarize
+from minigrad_tutorials.seeds import difference, seed_plan, start_seeds, summarize
 from minigrad_models.instructgpt import judge
 from minigrad_models.instructgpt.evaluate import BETTER, COLUMNS, HABITS, PAPER, evaluation_prompts, habits
 from minigrad_models.instructgpt.pipeline import (HELDOUT_COLUMNS, RM_ACCURACIES, RLHFConfig, RLHFRun, plot_curves,

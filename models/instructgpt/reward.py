@@ -26,7 +26,6 @@ import minigrad as mg
 from minigrad import nn
 from minigrad.optim import AdamW, clip_grad_norm_
 from minigrad.train import Budget
-from minigrad.train import progress as progress_bar
 from minigrad_models.gpt import GPT
 
 from .labeler import rank, score

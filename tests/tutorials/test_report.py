@@ -107,7 +107,7 @@ def test_another_seed_gets_its_share_of_the_time_budget(clean, tmp_path):
 
 def test_claims_are_judged_from_intervals_and_kept_in_the_result(clean, tmp_path, capsys):
     pytest.importorskip("scipy", reason="the t interval uses scipy")
-    from minigrad.seeds import difference, estimate
+    from minigrad_tutorials.seeds import difference, estimate
 
     lesson = Lesson("09_x", "x", out_dir=tmp_path)
     runs = [{"RNN": 2.00, "LSTM": 1.90}, {"RNN": 2.10, "LSTM": 1.99}, {"RNN": 1.95, "LSTM": 1.86}]

@@ -108,7 +108,7 @@ def test_background_seeds_and_their_errors(experiment_module):
 
 # -- verdicts and the per-seed budget ------------------------------------------------------------
 def test_verdict_comes_from_the_interval_not_the_mean():
-    from minigrad.seeds import NOT_SHOWN, REPRODUCED, verdict
+    from minigrad_tutorials.seeds import NOT_SHOWN, REPRODUCED, verdict
 
     # [0.6, 0.7, 0.8, 0.5, 0.9]: mean 0.7, 95% interval 0.7 -+ 2.776 * 0.070711 = [0.5037, 0.8963]
     e = estimate([0.6, 0.7, 0.8, 0.5, 0.9])
@@ -127,7 +127,7 @@ def test_verdict_comes_from_the_interval_not_the_mean():
 
 
 def test_difference_is_paired_by_seed():
-    from minigrad.seeds import difference
+    from minigrad_tutorials.seeds import difference
 
     # a and b differ by about 1 in every seed, while each varies by 10 across seeds
     results = [{"a": 11.0, "b": 10.0}, {"a": 21.5, "b": 20.5}, {"a": 31.0, "b": 29.8}]
@@ -146,7 +146,7 @@ def test_difference_is_paired_by_seed():
     (1, 60.0, 4, (1, 60.0)),
 ])
 def test_seed_plan_splits_a_time_budget_over_rounds(seeds, seconds, cores, expected):
-    from minigrad.seeds import seed_plan
+    from minigrad_tutorials.seeds import seed_plan
 
     assert seed_plan(seeds, seconds, cores) == expected
     workers, per_seed = expected
@@ -155,7 +155,7 @@ def test_seed_plan_splits_a_time_budget_over_rounds(seeds, seconds, cores, expec
 
 
 def test_seed_plan_refuses_no_seeds():
-    from minigrad.seeds import seed_plan
+    from minigrad_tutorials.seeds import seed_plan
 
     with pytest.raises(ValueError, match="at least one seed"):
         seed_plan(0, 10.0, 2)

@@ -404,8 +404,8 @@ def test_a_slow_cell_keeps_writing_progress_lines():
 
 SEEDED_LESSON = '''\
 # %%
-from minigrad.report import Lesson
-from minigrad.seeds import difference, summarize
+from minigrad_tutorials.report import Lesson
+from minigrad_tutorials.seeds import difference, summarize
 
 lesson = Lesson("01_seeded", "Seeded: a claim over seeds", point="Gates help.")
 SEEDS = lesson.run_seeds(fast=3, quick=2, full=5)
