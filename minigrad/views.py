@@ -8,7 +8,7 @@ or masks copies, as in numpy and PyTorch. detach() shares memory too, but is cut
 Three rules, PyTorch's:
 1. A base and all its views share one *version counter* (`_version`, a one-element list), and
    every in-place op bumps it. A node that saves a tensor for backward saves its version too,
-   and backward checks it (Function.inputs): a saved value changed through any alias is an
+   and backward checks it (Function.saved_tensors): a saved value changed through any alias is an
    error, never a wrong gradient.
 2. An in-place op writes into the tensor's own memory, so the base and every view see the change.
 3. When a gradient is wanted, the in-place op is recorded as its out-of-place twin applied to a

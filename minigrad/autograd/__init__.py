@@ -16,7 +16,10 @@ A `Function` subclass is one differentiable primitive. Its `forward` works on ra
 Calling `Tanh.apply(t)` runs forward and, when a gradient is wanted, links the new node to
 the nodes that made its inputs (`next_functions`). Non-tensor arguments (Python numbers,
 dims, flags) pass straight through to forward; backward returns one gradient per argument
-(None for those that take none).
+(None for those that take none). PyTorch's names for the rest: forward keeps the inputs its
+backward reads with `ctx.save_for_backward(x, w)` (the arrays it was given), backward gets them
+back as Tensors from `ctx.saved_tensors`, and `ctx.needs_input_grad[i]` says whether input i
+wants a gradient at all.
 
 The backward engine walks the graph with an explicit stack (no recursion: a 10,000-step
 chain is fine), in topological order, summing the gradients that reach each node before it
@@ -133,7 +136,7 @@ class Function:
         if autocast_args is not None:
             args = autocast_args(cls, args)
         ctx = cls()
-        ctx._saved = None  # save_inputs() sets True; the tensors are kept below if recorded
+        ctx._saved = None  # save_for_backward() sets its arrays; their tensors are kept below if recorded
         ctx._out = None  # save_output() sets True; the output array is kept below
         arrays = []
         requires_grad = False
@@ -168,8 +171,8 @@ class Function:
         ctx._freed = False
         ctx._hooks = None
         ctx._retain = None
-        if ctx._saved is not None:  # forward called save_inputs(): keep them, with their versions
-            ctx._saved = tuple([(a, a._version[0]) if isinstance(a, Tensor) else (a, None) for a in args])
+        if ctx._saved is not None:  # forward called save_for_backward(): keep those inputs, with their versions
+            ctx._saved = _saved_inputs(ctx, arrays, args)
         result = Tensor._make(out, True, ctx)
         if ctx._out is not None:  # forward called save_output(): share the version counter
             ctx._out = out
@@ -179,26 +182,34 @@ class Function:
             on_record(ctx, result)
         return result
 
-    def save_inputs(self):
-        """Keep the input tensors for backward (their versions are checked there)."""
-        self._saved = True
+    def save_for_backward(self, *arrays):
+        """Keep these inputs of forward for backward, which reads them as Tensors from `saved_tensors`.
+
+        Forward is given arrays, so each one passed here must be one of forward's own arguments (the
+        very object; None and plain numbers pass through too): the node keeps the Tensor that
+        argument came from, and its version, which `saved_tensors` checks. Pass them in argument
+        order (`x * x` is one array twice). An intermediate array is kept as an attribute
+        (`ctx.mask = ...`); the output with `save_output()`.
+        """
+        self._saved = arrays
 
     def save_output(self):
         """Keep the output for backward; `ctx.output` hands it back as a Tensor."""
         self._out = True  # the array is filled in by forward's return through apply
 
     @property
-    def inputs(self):
+    def saved_tensors(self):
+        """What forward passed to save_for_backward, as Tensors; an error if one was changed in place."""
         if self._freed or self._saved is None:
             _raise_freed(self)
-        for i, (a, v) in enumerate(self._saved):
+        for a, v, i in self._saved:
             if v is not None and a._version[0] != v and self.reads_saved_input(i):
                 _raise_modified(self, a, v, f"its input {i}")
-        return tuple([a for a, _ in self._saved])
+        return tuple([a for a, _, _ in self._saved])
 
     def reads_saved_input(self, i) -> bool:
-        """Whether this node's backward reads saved input i, given which inputs want a gradient
-        (`next_functions`). An input changed in place after it was saved is an error only if it is
+        """Whether this node's backward reads its saved input i (the argument's position), given
+        `needs_input_grad`. An input changed in place after it was saved is an error only if it is
         read, as in PyTorch: for y = a * b with only a wanting a gradient, a may change afterwards.
         Ops that read an input only for some gradients say so here; the default is every time."""
         return True
@@ -225,7 +236,7 @@ class Function:
                 f"{self.name()}: needs_input_grad is known once forward has returned and the node is "
                 "recorded; read it in backward"
             ) from None
-        return tuple(e is not None for e in edges)
+        return tuple([e is not None for e in edges])
 
     def name(self) -> str:
         return type(self).__name__
@@ -239,8 +250,12 @@ class Function:
         keeps backward's per-node cost low.
         """
         if describe_released_graphs:
-            if self._saved is not None and self._saved is not True:
-                self._input_meta = tuple(_describe(a) for a, _ in self._saved)
+            if self._saved is not None:  # one entry per argument of forward, None where nothing was saved
+                meta = [None] * len(self.next_functions)
+                for a, _, i in self._saved:
+                    if i is not None:
+                        meta[i] = _describe(a)
+                self._input_meta = tuple(meta)
             d = self.__dict__
             for k, v in d.items():
                 d[k] = _describe(v)
@@ -252,6 +267,40 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name()}Backward>"
+
+
+def _saved_inputs(ctx, arrays, args):
+    """(tensor or value, its version then, its position) for each value forward passed to
+    save_for_backward, found among forward's arguments by identity: the first match from just after
+    the previous one, so that `x * x` saving both operands keeps both positions."""
+    kept = []
+    n = len(arrays)
+    j = 0
+    for s in ctx._saved:
+        if s is None:
+            kept.append((None, None, None))
+            continue
+        while j < n and arrays[j] is not s:
+            j += 1
+        if j == n:  # saved out of argument order, or not an argument at all
+            j = 0
+            while j < n and arrays[j] is not s:
+                j += 1
+            if j == n:
+                _raise_not_an_input(ctx, s)
+        a = args[j]
+        kept.append((a, a._version[0], j) if isinstance(a, Tensor) else (a, None, j))
+        j += 1
+    return tuple(kept)
+
+
+def _raise_not_an_input(ctx, value):
+    what = f"an array of shape {tuple(value.shape)}" if hasattr(value, "shape") else repr(value)
+    raise RuntimeError(
+        f"{ctx.name()}: save_for_backward was given {what}, which is not one of forward's arguments. "
+        "It keeps inputs only (the objects forward received): keep the output with ctx.save_output() "
+        "and an intermediate array as an attribute (ctx.name = array)."
+    )
 
 
 ArrayMeta = namedtuple("ArrayMeta", ["shape", "dtype", "name"])

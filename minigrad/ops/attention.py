@@ -48,8 +48,8 @@ class ScaledDotProductAttention(Fused):
 
     def forward(ctx, q, k, v, bias=None, keep=None, scale=1.0, causal=False):
         xp = xp_of(q)
-        ctx.save_inputs()
-        ctx.kwargs = dict(scale=scale, causal=causal)
+        ctx.save_for_backward(q, k, v, bias)
+        ctx.kwargs = dict(keep=keep, scale=scale, causal=causal)  # keep: a raw array (or None), no gradient
         s = q @ xp.swapaxes(k, -1, -2)
         if bias is None and fused_kernel_for(s):  # scale, mask and softmax in one kernel (cuda_rows.py)
             ctx.p = attention_softmax(s, scale, causal)
@@ -80,20 +80,20 @@ class ScaledDotProductAttention(Fused):
 
     def fast_backward(ctx, gout):
         xp = xp_of(gout)
-        q, k, v, bias, keep = ctx.inputs  # keep is a raw array (or None), the others Tensors
+        q, k, v, bias = ctx.saved_tensors
         q, k, v = q.data, k.data, v.data
         bias = bias.data if bias is not None else None
-        nq, nk, nv, nb, _ = ctx.next_functions
-        scale = ctx.kwargs["scale"]
+        need_q, need_k, need_v, need_bias, _ = ctx.needs_input_grad
+        keep, scale = ctx.kwargs["keep"], ctx.kwargs["scale"]
         p = ctx.p
         gq = gk = gv = gb = None
         a = p * keep if keep is not None else p
-        if nv is not None:
+        if need_v:
             gv = unbroadcast(xp.swapaxes(a, -1, -2) @ gout, v.shape)
-        if nq is None and nk is None and nb is None:
+        if not (need_q or need_k or need_bias):
             return gq, gk, gv, gb, None
         gp = gout @ xp.swapaxes(v, -1, -2)
-        if nb is None and fused_kernel_for(gp):  # dropout mask, softmax Jacobian and scale in one kernel
+        if not need_bias and fused_kernel_for(gp):  # dropout mask, softmax Jacobian and scale in one kernel
             gs = attention_softmax_backward(gp, p, keep, scale)
         else:
             if keep is not None:
@@ -101,12 +101,12 @@ class ScaledDotProductAttention(Fused):
             gs = gp
             gs -= (gp * p).sum(axis=-1, keepdims=True)
             gs *= p
-            if nb is not None:
+            if need_bias:
                 gb = unbroadcast(gs, bias.shape)
             gs *= scale
-        if nq is not None:
+        if need_q:
             gq = unbroadcast(gs @ k, q.shape)
-        if nk is not None:
+        if need_k:
             gk = unbroadcast(xp.swapaxes(gs, -1, -2) @ q, k.shape)
         return gq, gk, gv, gb, None
 

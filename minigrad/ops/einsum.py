@@ -104,7 +104,7 @@ class Einsum(Function):
         inputs, out, sizes = parse(equation, [x.shape for x in xs])
         ctx.inputs_subs, ctx.out, ctx.sizes = inputs, out, sizes
         ctx.shapes = [x.shape for x in xs]
-        ctx.save_inputs()
+        ctx.save_for_backward(*xs)
         eq = ",".join(inputs) + "->" + out
         ctx.equation = eq
         # numpy's own loops beat BLAS below a few thousand elements (the path search costs ~30 us)
@@ -112,10 +112,10 @@ class Einsum(Function):
         return xp_of(xs[0]).einsum(eq, *xs, optimize=optimize)
 
     def backward(ctx, gy):
-        xs = ctx.inputs[1:]
+        xs = ctx.saved_tensors
         grads = [None]
-        for k, edge in enumerate(ctx.next_functions[1:]):
-            grads.append(None if edge is None else _operand_grad(ctx, gy, xs, k))
+        for k, need in enumerate(ctx.needs_input_grad[1:]):
+            grads.append(_operand_grad(ctx, gy, xs, k) if need else None)
         return tuple(grads)
 
 

@@ -45,19 +45,19 @@ class Mul(Function):
 
     def forward(ctx, x, y):
         ctx.shapes = (shape_of(x), shape_of(y))
-        ctx.save_inputs()
+        ctx.save_for_backward(x, y)
         return x * y
 
     def backward(ctx, gz):
-        x, y = ctx.inputs
+        x, y = ctx.saved_tensors
         sx, sy = ctx.shapes
-        nx, ny = ctx.next_functions
-        gx = unbroadcast(gz * y, sx) if nx is not None else None
-        gy = unbroadcast(gz * x, sy) if ny is not None else None
+        need_x, need_y = ctx.needs_input_grad
+        gx = unbroadcast(gz * y, sx) if need_x else None
+        gy = unbroadcast(gz * x, sy) if need_y else None
         return gx, gy
 
     def reads_saved_input(ctx, i):
-        return ctx.next_functions[1 - i] is not None  # x for dz/dy, y for dz/dx
+        return ctx.needs_input_grad[1 - i]  # x for dz/dy, y for dz/dx
 
 
 class Div(Function):
@@ -65,19 +65,19 @@ class Div(Function):
 
     def forward(ctx, x, y):
         ctx.shapes = (shape_of(x), shape_of(y))
-        ctx.save_inputs()
+        ctx.save_for_backward(x, y)
         return x / y
 
     def backward(ctx, gz):
-        x, y = ctx.inputs
+        x, y = ctx.saved_tensors
         sx, sy = ctx.shapes
-        nx, ny = ctx.next_functions
-        gx = unbroadcast(gz / y, sx) if nx is not None else None
-        gy = unbroadcast(-gz * x / (y * y), sy) if ny is not None else None
+        need_x, need_y = ctx.needs_input_grad
+        gx = unbroadcast(gz / y, sx) if need_x else None
+        gy = unbroadcast(-gz * x / (y * y), sy) if need_y else None
         return gx, gy
 
     def reads_saved_input(ctx, i):
-        return i == 1 or ctx.next_functions[1] is not None  # y always, x only for dz/dy
+        return i == 1 or ctx.needs_input_grad[1]  # y always, x only for dz/dy
 
 
 class Neg(Function):
@@ -99,29 +99,29 @@ class Pow(Function):
 
     def forward(ctx, x, y):
         ctx.shapes = (shape_of(x), shape_of(y))
-        ctx.save_inputs()
+        ctx.save_for_backward(x, y)
         ctx.save_output()
         return x ** y
 
     def backward(ctx, gz):
-        x, y = ctx.inputs
+        x, y = ctx.saved_tensors
         sx, sy = ctx.shapes
-        nx, ny = ctx.next_functions
+        need_x, need_y = ctx.needs_input_grad
         z = ctx.output if sy is not None else None  # PyTorch keeps z whenever the exponent is a tensor
         gx = gy = None
-        if nx is not None:
+        if need_x:
             if sy is None:  # x ** c: the common case
                 gx = gz * (y * x ** (y - 1)) if y != 0 else gz * 0.0
             else:
                 gx = gz * y * x ** (y - 1)
             gx = unbroadcast(gx, sx)
-        if ny is not None:
+        if need_y:
             logx = x.log() if sx is not None else math.log(x)
             gy = unbroadcast(gz * z * logx, sy)
         return gx, gy
 
     def reads_saved_input(ctx, i):
-        return i == 0 or ctx.next_functions[0] is not None  # x always, y only for dz/dx
+        return i == 0 or ctx.needs_input_grad[0]  # x always, y only for dz/dx
 
 
 class Exp(Function):
@@ -139,11 +139,11 @@ class Log(Function):
     """y = log(x)    dy/dx = 1/x   (x <= 0 gives -inf/NaN, as in numpy and PyTorch)"""
 
     def forward(ctx, x):
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         return xp_of(x).log(x)
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return gy / x
 
 
@@ -174,11 +174,11 @@ class Abs(Function):
     """y = |x|    dy/dx = sign(x)   (0 at x = 0, as in PyTorch)"""
 
     def forward(ctx, x):
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         return abs(x)
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return gy * const(xp_of(x.data).sign(x.data))
 
 
@@ -186,11 +186,11 @@ class Sin(Function):
     """y = sin(x)    dy/dx = cos(x)"""
 
     def forward(ctx, x):
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         return xp_of(x).sin(x)
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return gy * x.cos()
 
 
@@ -198,11 +198,11 @@ class Cos(Function):
     """y = cos(x)    dy/dx = -sin(x)"""
 
     def forward(ctx, x):
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         return xp_of(x).cos(x)
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return -gy * x.sin()
 
 
@@ -250,11 +250,11 @@ class Erf(Function):
     """y = erf(x)    dy/dx = 2/sqrt(pi) * exp(-x**2)"""
 
     def forward(ctx, x):
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         return erf(x)
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return gy * (2.0 / math.sqrt(math.pi)) * (-(x * x)).exp()
 
 
@@ -276,7 +276,7 @@ class Gelu(Function):
     def forward(ctx, x, approximate="none"):
         xp = xp_of(x)
         ctx.approximate = approximate
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         if approximate in ("none", "tanh") and fused_kernel_for(x):  # one kernel, nothing kept but x
             return gelu_forward(x, approximate)
         if approximate == "tanh":
@@ -290,7 +290,7 @@ class Gelu(Function):
         return x * cdf
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         if not is_grad_enabled():  # first order: raw arrays and what forward kept
             xd, g = x.data, gy.data
             if fused_kernel_for(xd):
@@ -315,11 +315,11 @@ class Clamp(Function):
 
     def forward(ctx, x, lo=None, hi=None):
         ctx.bounds = (lo, hi)
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         return xp_of(x).clip(x, lo, hi)
 
     def backward(ctx, gy):
-        x = ctx.inputs[0].data
+        x = ctx.saved_tensors[0].data
         lo, hi = ctx.bounds
         inside = xp_of(x).ones(x.shape, dtype=bool)
         if lo is not None:
@@ -334,11 +334,11 @@ class Maximum(Function):
 
     def forward(ctx, x, y):
         ctx.shapes = (shape_of(x), shape_of(y))
-        ctx.save_inputs()
+        ctx.save_for_backward(x, y)
         return xp_of(x).maximum(x, y)
 
     def backward(ctx, gz):
-        x, y = (getattr(a, "data", a) for a in ctx.inputs)
+        x, y = (getattr(a, "data", a) for a in ctx.saved_tensors)
         sx, sy = ctx.shapes
         wx = const(((x > y) + 0.5 * (x == y)).astype(gz.dtype, copy=False))
         return unbroadcast(gz * wx, sx), unbroadcast(gz * (1 - wx), sy)
@@ -349,11 +349,11 @@ class Minimum(Function):
 
     def forward(ctx, x, y):
         ctx.shapes = (shape_of(x), shape_of(y))
-        ctx.save_inputs()
+        ctx.save_for_backward(x, y)
         return xp_of(x).minimum(x, y)
 
     def backward(ctx, gz):
-        x, y = (getattr(a, "data", a) for a in ctx.inputs)
+        x, y = (getattr(a, "data", a) for a in ctx.saved_tensors)
         sx, sy = ctx.shapes
         wx = const(((x < y) + 0.5 * (x == y)).astype(gz.dtype, copy=False))
         return unbroadcast(gz * wx, sx), unbroadcast(gz * (1 - wx), sy)
@@ -370,9 +370,9 @@ class Where(Function):
     def backward(ctx, gz):
         sx, sy = ctx.shapes
         c = const(ctx.cond)
-        _, nx, ny = ctx.next_functions
-        gx = unbroadcast(Where.apply(c, gz, 0.0), sx) if nx is not None else None
-        gy = unbroadcast(Where.apply(c, 0.0, gz), sy) if ny is not None else None
+        _, need_x, need_y = ctx.needs_input_grad
+        gx = unbroadcast(Where.apply(c, gz, 0.0), sx) if need_x else None
+        gy = unbroadcast(Where.apply(c, 0.0, gz), sy) if need_y else None
         return None, gx, gy
 
 

@@ -25,8 +25,8 @@ class Fused(Function):
     def backward(ctx, gy):
         if not is_grad_enabled():
             return tuple(None if g is None else const(g) for g in ctx.fast_backward(gy.data))
-        inputs = ctx.inputs
-        wanted = [i for i, e in enumerate(ctx.next_functions) if e is not None]
+        inputs = ctx.saved_tensors  # the composite's positional arguments; the rest are in ctx.kwargs
+        wanted = [i for i, need in enumerate(ctx.needs_input_grad) if need]
         with enable_grad():
             out = ctx.composite(*inputs, **ctx.kwargs)
         grads = grad(out, [inputs[i] for i in wanted], gy, create_graph=True, allow_unused=True)
@@ -93,7 +93,7 @@ class Linear(Function):
                 + ": a matrix product needs the same dtype (PyTorch does not promote here). Convert the "
                 "input (x.float()) or the layer (layer.double())"
             )
-        ctx.save_inputs()
+        ctx.save_for_backward(x, weight)
         # numpy runs a 3-D @ 2-D product as a loop of small matmuls: one 2-D matmul is faster
         y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         if bias is not None:
@@ -101,17 +101,16 @@ class Linear(Function):
         return y
 
     def backward(ctx, gy):
-        x, weight, bias = ctx.inputs
-        nx, nw, nb = ctx.next_functions
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
         out_f, in_f = weight.shape
-        gx = (gy.reshape(-1, out_f) @ weight).reshape(x.shape) if nx is not None else None
-        gw = gy.reshape(-1, out_f).transpose(0, 1) @ x.reshape(-1, in_f) if nw is not None else None
-        gb = gy.reshape(-1, out_f).sum(dim=0) if nb is not None else None
+        gx = (gy.reshape(-1, out_f) @ weight).reshape(x.shape) if need_x else None
+        gw = gy.reshape(-1, out_f).transpose(0, 1) @ x.reshape(-1, in_f) if need_w else None
+        gb = gy.reshape(-1, out_f).sum(dim=0) if need_b else None
         return gx, gw, gb
 
     def reads_saved_input(ctx, i):
-        nx, nw, _ = ctx.next_functions
-        return (i == 0 and nw is not None) or (i == 1 and nx is not None)  # x for dL/dW, W for dL/dx
+        return ctx.needs_input_grad[1 - i]  # x for dL/dW, W for dL/dx
 
 
 class CrossEntropy(Fused):
@@ -131,7 +130,7 @@ class CrossEntropy(Fused):
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
         ctx.kwargs = dict(ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)
-        ctx.save_inputs()
+        ctx.save_for_backward(x, target, weight)
         probs_target = target.dtype.kind == "f"
         if x.ndim == 0:
             raise ValueError("cross_entropy: logits must have a class dim, got a scalar")
@@ -188,8 +187,8 @@ class CrossEntropy(Fused):
 
     def fast_backward(ctx, gy):
         xp = xp_of(ctx.logp)
-        _, n_target, n_weight = ctx.next_functions
-        if n_weight is not None:
+        _, need_target, need_weight = ctx.needs_input_grad
+        if need_weight:
             raise RuntimeError(
                 "cross_entropy: not differentiable with respect to the class weights (as in PyTorch); "
                 "pass weight.detach()"
@@ -214,7 +213,7 @@ class CrossEntropy(Fused):
         g *= scale
         gx = _rows_to_logits_shape(g.astype(ctx.logp.dtype, copy=False), ctx.x_shape)
         g_target = None
-        if n_target is not None:  # probability targets can take a gradient: dL/dq = -(1 - eps) w log p
+        if need_target:  # probability targets can take a gradient: dL/dq = -(1 - eps) w log p
             gq = -(1 - eps) * (ctx.logp * w if w is not None else ctx.logp) * scale
             g_target = _rows_to_logits_shape(gq.astype(ctx.logp.dtype, copy=False), ctx.x_shape)
         return gx, g_target, None
@@ -308,7 +307,7 @@ class LayerNorm(Fused):
                 f"{(weight if weight is not None else bias).dtype}: all must share one dtype, as in PyTorch. "
                 "Convert the input or the layer (.float() / .double())"
             )
-        ctx.save_inputs()
+        ctx.save_for_backward(x, normalized_shape, weight, bias)
         ctx.kwargs = dict(eps=eps)
         ctx.has_w, ctx.has_b = weight is not None, bias is not None
         if fused_kernel_for(x):  # one kernel (cuda_rows.py), keeping each row's mean and 1/std, not xhat
@@ -329,7 +328,7 @@ class LayerNorm(Fused):
         return y
 
     def fast_backward(ctx, gy):
-        x, _, weight, _ = ctx.inputs
+        x, _, weight, _ = ctx.saved_tensors
         if ctx.xhat is None:  # the fused kernel's forward
             shape = ctx.normalized_shape
             C = math.prod(shape)
@@ -381,7 +380,7 @@ class Embedding(Fused):
         check_index_range(idx, V, lambda bad: (
             f"embedding: index {bad} is out of range for a table of {V} rows (valid: 0 to {V - 1}); "
             "negative ids are not wrapped around. Check the tokenizer's vocab_size against num_embeddings"))
-        ctx.save_inputs()
+        ctx.save_for_backward(weight, idx)
         ctx.kwargs = dict(padding_idx=padding_idx)
         ctx.idx, ctx.shape, ctx.padding_idx = idx, weight.shape, padding_idx
         return weight[idx]

@@ -36,17 +36,17 @@ class MatMul(Function):
                 f"matmul: shapes {x.shape} and {y.shape} do not fit: the last dim of the first "
                 f"({kx}) must equal the {'second-to-last' if y.ndim > 1 else 'only'} dim of the second ({ky})"
             )
-        ctx.save_inputs()
+        ctx.save_for_backward(x, y)
         return x @ y
 
     def backward(ctx, gz):
-        x, y = ctx.inputs
-        nx, ny = ctx.next_functions
+        x, y = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad
         if x.ndim == 2 and y.ndim == 2:  # the common case: two matrices, nothing to sum or squeeze
-            return (gz @ _mT(y) if nx is not None else None), (_mT(x) @ gz if ny is not None else None)
+            return (gz @ _mT(y) if need_x else None), (_mT(x) @ gz if need_y else None)
         xs, ys = x.shape, y.shape
         if x.ndim == 1 and y.ndim == 1:  # dot product: z is a scalar
-            return (gz * y if nx is not None else None), (gz * x if ny is not None else None)
+            return (gz * y if need_x else None), (gz * x if need_y else None)
         x2 = x.unsqueeze(0) if x.ndim == 1 else x
         y2 = y.unsqueeze(-1) if y.ndim == 1 else y
         g2 = gz
@@ -55,13 +55,13 @@ class MatMul(Function):
         if y.ndim == 1:
             g2 = g2.unsqueeze(-1)
         gx = gy = None
-        if nx is not None:
+        if need_x:
             if y2.ndim == 2 and x2.ndim > 2:
                 gx = g2 @ _mT(y2)  # no batch dims to sum
             else:
                 gx = unbroadcast(g2 @ _mT(y2), x2.shape)
             gx = gx.reshape(xs)
-        if ny is not None:
+        if need_y:
             if y2.ndim == 2 and x2.ndim > 2:
                 # a shared weight: fold the batch dims into one big matmul instead of summing
                 # a batch of small products afterwards
@@ -73,7 +73,7 @@ class MatMul(Function):
         return gx, gy
 
     def reads_saved_input(ctx, i):
-        return ctx.next_functions[1 - i] is not None  # Y for dL/dX, X for dL/dY
+        return ctx.needs_input_grad[1 - i]  # Y for dL/dX, X for dL/dY
 
 
 class WeightedSum(Function):
@@ -86,12 +86,12 @@ class WeightedSum(Function):
 
     def forward(ctx, a, k):
         xp = xp_of(k)
-        ctx.save_inputs()
+        ctx.save_for_backward(a, k)
         return xp.matmul(a[:, None, :], xp.ascontiguousarray(k))[:, 0]
 
     def backward(ctx, g):
-        a, k = ctx.inputs
-        na, nk = ctx.next_functions
-        ga = (k @ g.unsqueeze(-1)).squeeze(-1) if na is not None else None
-        gk = a.unsqueeze(-1) * g.unsqueeze(1) if nk is not None else None
+        a, k = ctx.saved_tensors
+        need_a, need_k = ctx.needs_input_grad
+        ga = (k @ g.unsqueeze(-1)).squeeze(-1) if need_a else None
+        gk = a.unsqueeze(-1) * g.unsqueeze(1) if need_k else None
         return ga, gk

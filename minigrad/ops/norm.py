@@ -39,7 +39,7 @@ class BatchNorm(Fused):
                 f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}; "
                 "use a batch of at least 2, or call model.eval() to normalise with the running statistics"
             )
-        ctx.save_inputs()
+        ctx.save_for_backward(x, weight, bias)
         ctx.kwargs = dict(eps=eps)
         mean = x.mean(axis=dims, keepdims=True)
         xc = x - mean
@@ -60,7 +60,7 @@ class BatchNorm(Fused):
 
     def fast_backward(ctx, gy):
         xhat, rstd, dims = ctx.xhat, ctx.rstd, ctx.dims
-        _, weight, bias = ctx.inputs
+        _, weight, bias = ctx.saved_tensors
         g = gy * weight.data.reshape(_channel_shape(gy)) if weight is not None else gy
         gx = rstd * (g - g.mean(axis=dims, keepdims=True) - xhat * (g * xhat).mean(axis=dims, keepdims=True))
         gw = (gy * xhat).sum(axis=dims) if weight is not None else None
@@ -94,7 +94,7 @@ class RMSNorm(Fused):
             raise ValueError(
                 f"rms_norm: input of shape {x.shape} does not end in normalized_shape {tuple(normalized_shape)}"
             )
-        ctx.save_inputs()
+        ctx.save_for_backward(x, normalized_shape, weight)
         ctx.kwargs = dict(eps=eps)
         dims = tuple(range(x.ndim - k, x.ndim))
         rstd = 1.0 / xp.sqrt((x * x).mean(axis=dims, keepdims=True) + eps)
@@ -104,7 +104,7 @@ class RMSNorm(Fused):
 
     def fast_backward(ctx, gy):
         xhat, rstd, dims = ctx.xhat, ctx.rstd, ctx.dims
-        _, _, weight = ctx.inputs
+        _, _, weight = ctx.saved_tensors
         g = gy * weight.data if weight is not None else gy
         gx = rstd * (g - xhat * (g * xhat).mean(axis=dims, keepdims=True))
         gw = (gy * xhat).sum(axis=tuple(range(xhat.ndim - len(dims)))) if weight is not None else None

@@ -10,11 +10,11 @@ class Log1p(Function):
     """y = log(1 + x)    dy/dx = 1 / (1 + x)   (exact near 0, where log(1 + x) loses digits)"""
 
     def forward(ctx, x):
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         return xp_of(x).log1p(x)
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return gy / (x + 1)
 
 

@@ -82,7 +82,7 @@ class MaxPool(Fused):
     def forward(ctx, x, indices, overlapping=True):
         xp = xp_of(x)
         n, c = x.shape[:2]
-        ctx.save_inputs()
+        ctx.save_for_backward(x, indices)
         ctx.kwargs = {"overlapping": overlapping}
         ctx.in_shape = x.shape
         ctx.indices, ctx.overlapping = indices, overlapping

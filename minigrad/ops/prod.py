@@ -19,12 +19,12 @@ class Prod(Fused):
     def forward(ctx, x, dim=None, keepdim=False):
         ctx.dim = None if dim is None or x.ndim == 0 else normalize_dim(dim, x.ndim, "prod")
         ctx.keepdim = keepdim
-        ctx.kwargs = {}
-        ctx.save_inputs()
+        ctx.kwargs = dict(dim=dim, keepdim=keepdim)
+        ctx.save_for_backward(x)
         return x.prod(axis=ctx.dim, keepdims=keepdim)
 
     def fast_backward(ctx, gy):
-        x = ctx.inputs[0].data
+        x = ctx.saved_tensors[0].data
         if ctx.dim is None:  # all elements: as along the one dim of the flattened tensor
             others = _others(x.reshape(-1), 0).reshape(x.shape)
             return gy.reshape((1,) * x.ndim) * others, None, None

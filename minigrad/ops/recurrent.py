@@ -144,7 +144,7 @@ class RNNScan(_Scan):
     def forward(ctx, gi, h0, weight_hh, bias_hh=None, mask=None, reverse=False, nonlinearity="tanh"):
         xp = xp_of(gi)
         T, B, H = ctx._check("RNN", gi, h0, weight_hh, 1)
-        ctx.save_inputs()
+        ctx.save_for_backward(gi, h0, weight_hh, bias_hh)
         ctx.kwargs = dict(mask=mask, reverse=reverse, nonlinearity=nonlinearity)
         x = gi + bias_hh if bias_hh is not None else gi
         w = xp.ascontiguousarray(weight_hh.T)  # (H, G*H), row-major: the faster right operand
@@ -174,7 +174,7 @@ class RNNScan(_Scan):
 
     def fast_backward(ctx, gy):
         h_prev, h_new, m = ctx.saved
-        _, _, weight_hh, bias_hh = ctx.inputs
+        _, _, weight_hh, bias_hh = ctx.saved_tensors
         W = weight_hh.data
         T = h_new.shape[0]
         dpre = xp_of(gy).empty_like(h_new)
@@ -221,7 +221,7 @@ class LSTMScan(_Scan):
         T, B, H = ctx._check("LSTM", gi, h0, weight_hh, 4)
         if c0.shape != h0.shape:
             raise ValueError(f"LSTM: c0 has shape {c0.shape}, expected {h0.shape} like h0")
-        ctx.save_inputs()
+        ctx.save_for_backward(gi, h0, c0, weight_hh, bias_hh)
         ctx.kwargs = dict(mask=mask, reverse=reverse)
         dt = gi.dtype
         x = gi + bias_hh if bias_hh is not None else gi
@@ -271,7 +271,7 @@ class LSTMScan(_Scan):
 
     def fast_backward(ctx, gy):
         acts, h_prev, c_prev, tanh_c, m = ctx.saved
-        _, _, _, weight_hh, bias_hh = ctx.inputs
+        _, _, _, weight_hh, bias_hh = ctx.saved_tensors
         W = weight_hh.data
         if m is None and fused_kernel_for(gy):
             return lstm_backward(ctx.saved, gy, W, ctx.kwargs["reverse"], bias_hh is not None)
@@ -327,7 +327,7 @@ class GRUScan(_Scan):
     def forward(ctx, gi, h0, weight_hh, bias_hh=None, mask=None, reverse=False):
         xp = xp_of(gi)
         T, B, H = ctx._check("GRU", gi, h0, weight_hh, 3)
-        ctx.save_inputs()
+        ctx.save_for_backward(gi, h0, weight_hh, bias_hh)
         ctx.kwargs = dict(mask=mask, reverse=reverse)
         dt = gi.dtype
         w = xp.ascontiguousarray(weight_hh.T)  # (H, G*H), row-major: the faster right operand
@@ -368,7 +368,7 @@ class GRUScan(_Scan):
 
     def fast_backward(ctx, gy):
         acts, gh_n, h_prev, m = ctx.saved
-        _, _, weight_hh, bias_hh = ctx.inputs
+        _, _, weight_hh, bias_hh = ctx.saved_tensors
         W = weight_hh.data
         if m is None and fused_kernel_for(gy):
             return gru_backward(ctx.saved, gy, W, ctx.kwargs["reverse"], bias_hh is not None)

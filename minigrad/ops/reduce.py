@@ -70,7 +70,7 @@ class _Extreme(Function):
         y = (x.max if ctx.pick == "max" else x.min)(axis=dims, keepdims=True)
         if split_ties:
             ctx.weight = None
-            ctx.save_inputs()
+            ctx.save_for_backward(x)
             ctx.save_output()
         elif not dims:  # max(dim) of a 0-d tensor: the one value
             ctx.weight = xp.ones((), dtype=x.dtype)
@@ -84,7 +84,7 @@ class _Extreme(Function):
     def backward(ctx, gy):
         weight = ctx.weight
         if weight is None:
-            x = ctx.inputs[0].data
+            x = ctx.saved_tensors[0].data
             hit = x == ctx.output.data.reshape(_keepdim_shape(ctx.in_shape, ctx.dims))
             weight = (hit / hit.sum(axis=ctx.dims, keepdims=True)).astype(x.dtype, copy=False)
         return _expand_back(gy, ctx.in_shape, ctx.dims) * const(weight)
@@ -118,12 +118,12 @@ class LogSumExp(Function):
             m = xp.where(xp.isfinite(m), m, 0)  # all -inf rows: log(0) = -inf, not NaN
             with errstate(xp, divide="ignore"):  # a fully masked row is meant to give -inf, as in PyTorch
                 y = xp.log(xp.exp(x - m).sum(axis=dims, keepdims=True)) + m
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         ctx.save_output()
         return y if keepdim else y.reshape(tuple(s for i, s in enumerate(x.shape) if i not in dims))
 
     def backward(ctx, gy):
-        x = ctx.inputs[0]
+        (x,) = ctx.saved_tensors
         ctx.output  # not read, but saved as PyTorch saves it: a y changed in place since is refused there too
         if not ctx.dims:  # a 0-d tensor: logsumexp(x) = x
             return gy
@@ -154,13 +154,13 @@ class Var(Function):
         ctx.in_shape = x.shape
         ctx.dims = dims = normalize_dims(dim, x.ndim, "var")
         ctx.denom = max(math.prod(x.shape[d] for d in dims) - correction, 0)
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         centered = x - x.mean(axis=dims, keepdims=True)
         with errstate(xp_of(x), divide="ignore", invalid="ignore"):  # n <= c: NaN, without numpy's note
             return (centered * centered).sum(axis=dims, keepdims=keepdim) / ctx.denom
 
     def backward(ctx, gy):
-        x = ctx.inputs[0]
+        (x,) = ctx.saved_tensors
         centered = x - x.mean(dim=ctx.dims, keepdim=True)
         return _expand_back(gy, ctx.in_shape, ctx.dims) * centered * _twice_inverse(ctx.denom)
 
@@ -173,14 +173,14 @@ class Std(Function):
         ctx.in_shape = x.shape
         ctx.dims = dims = normalize_dims(dim, x.ndim, "std")
         ctx.denom = max(math.prod(x.shape[d] for d in dims) - correction, 0)
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         ctx.save_output()
         centered = x - x.mean(axis=dims, keepdims=True)
         with errstate(xp_of(x), divide="ignore", invalid="ignore"):
             return xp_of(x).sqrt((centered * centered).sum(axis=dims, keepdims=keepdim) / ctx.denom)
 
     def backward(ctx, gy):
-        x, y = ctx.inputs[0], ctx.output
+        (x,), y = ctx.saved_tensors, ctx.output
         zero = const(y.data == 0)
         g_var = Where.apply(zero, 0.0, gy / (2 * y + zero))  # + zero: no division by 0 where it is unused
         centered = x - x.mean(dim=ctx.dims, keepdim=True)

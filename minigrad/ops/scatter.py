@@ -39,7 +39,7 @@ class Scatter(Function):
         return out
 
     def backward(ctx, gy):
-        _, n_src, _, _ = ctx.next_functions
+        _, need_src, _, _ = ctx.needs_input_grad
         gx = Scatter.apply(gy, 0.0, ctx.dim, ctx.index)
-        gsrc = Gather.apply(gy, ctx.dim, ctx.index) if n_src is not None else None
+        gsrc = Gather.apply(gy, ctx.dim, ctx.index) if need_src else None
         return gx, gsrc, None, None

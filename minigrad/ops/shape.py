@@ -202,9 +202,9 @@ class SetItem(Function):
         return out
 
     def backward(ctx, gy):
-        nx, nv, _ = ctx.next_functions
-        gx = SetItem.apply(gy, 0.0, ctx.index) if nx is not None else None
-        gv = unbroadcast(GetItem.apply(gy, ctx.index), ctx.v_shape) if nv is not None else None
+        need_x, need_v, _ = ctx.needs_input_grad
+        gx = SetItem.apply(gy, 0.0, ctx.index) if need_x else None
+        gv = unbroadcast(GetItem.apply(gy, ctx.index), ctx.v_shape) if need_v else None
         return gx, gv, None
 
 
@@ -223,9 +223,9 @@ class CopySlices(Function):
         return base
 
     def backward(ctx, gy):
-        nb, nv, _ = ctx.next_functions
+        need_base, need_value, _ = ctx.needs_input_grad
         gb = gv = None
-        if nb is not None:
+        if need_base:
             inside = const(xp_of(gy.data).zeros(gy.shape, dtype=bool))
             region = replay(inside, ctx.view).data
             if overlaps(region):  # as PyTorch: no gradient through a write to elements sharing memory
@@ -236,7 +236,7 @@ class CopySlices(Function):
                 )
             region[...] = True
             gb = Where.apply(inside, 0.0, gy)
-        if nv is not None:
+        if need_value:
             gv = replay(gy, ctx.view)
         return gb, gv, None
 
@@ -272,12 +272,12 @@ class Gather(Function):
             raise ValueError(f"gather: index of shape {index.shape} is larger than the input {x.shape} outside dim {dim}")
         _check_index_range("gather", index, x.shape[dim], f"dim {dim} of the input")
         ctx.dim, ctx.index = dim, index
-        ctx.save_inputs()  # for its shape; PyTorch saves x too, so a later in-place change is refused as there
+        ctx.save_for_backward(x)  # for its shape; PyTorch saves x too, so a later in-place change is refused as there
         sub = x[tuple(slice(0, n) if d != dim else slice(None) for d, n in enumerate(index.shape))]
         return xp.take_along_axis(sub, index, axis=dim)
 
     def backward(ctx, gy):
-        x = ctx.inputs[0]
+        (x,) = ctx.saved_tensors
         return ScatterAdd.apply(gy, ctx.dim, ctx.index, x.shape), None, None
 
 

@@ -22,7 +22,7 @@ class VectorNorm(Function):
         xp = xp_of(x)
         dims = normalize_dims(dim, x.ndim, "norm")
         ctx.p, ctx.dims, ctx.keepdim, ctx.in_shape = p, dims, keepdim, x.shape
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         ctx.save_output()
         a = xp.abs(x)
         if p == math.inf:
@@ -44,7 +44,7 @@ class VectorNorm(Function):
         return y
 
     def backward(ctx, gy):
-        x = ctx.inputs[0]
+        (x,) = ctx.saved_tensors
         p, dims = ctx.p, ctx.dims
         xd = x.data
         xp = xp_of(xd)

@@ -7,7 +7,7 @@ this order, at:
   1. `node._input_meta`, when the engine records it (kept through backward, unlike the rest):
      one entry per positional argument, an object with `.shape`, `.dtype` and `.name` for an
      array or a tensor, the value itself for a number, a dim or a flag;
-  2. the inputs the op saved for backward (`save_inputs`), until backward frees them;
+  2. the inputs the op saved for backward (`save_for_backward`), until backward frees them;
   3. the attributes its forward kept: `shapes` of the elementwise ops, and the index/mask
      arrays of the lookups (`idx`, `index`, `cond`) listed in ARRAY_ARGUMENTS below.
 """
@@ -112,7 +112,9 @@ def argument_info(fn) -> list:
 
     saved = fn._saved
     if saved is not None:  # the saved tensors themselves: the best description, while they live
-        for i, (a, _version) in enumerate(saved[:n]):
+        for a, _version, i in saved:
+            if i is None or i >= n:  # a None saved in an argument's place
+                continue
             found = _array_info(a)
             if found is not None:
                 info[i] = found
@@ -126,7 +128,7 @@ def scalar_arguments(fn) -> dict:
     out = {}
     saved = fn._saved
     if saved is not None:
-        for i, (a, _version) in enumerate(saved):
+        for a, _version, i in saved:
             if isinstance(a, (int, float)) and not isinstance(a, bool):
                 out[i] = a
     return out

@@ -12,11 +12,11 @@ class Cube(Function):
     """y = x**3, with a backward that is right."""
 
     def forward(ctx, x):
-        ctx.save_inputs()
+        ctx.save_for_backward(x)
         return x**3
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return gy * 3 * x * x
 
 
@@ -24,7 +24,7 @@ class CubeWrongSlope(Cube):
     """A backward that is off by a factor (a typical hand-derivation slip)."""
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return gy * 2 * x * x
 
 
@@ -33,7 +33,7 @@ class CubeFirstOrderOnly(Cube):
     gradient misses the 6x term."""
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return gy * 3 * x.detach() * x.detach()
 
 
@@ -41,7 +41,7 @@ class CubeOnRawArrays(Cube):
     """Right first derivative computed on raw arrays: the gradient leaves the graph."""
 
     def backward(ctx, gy):
-        (x,) = ctx.inputs
+        (x,) = ctx.saved_tensors
         return mg.Tensor._make(gy.data * 3 * x.data**2, False, None)
 
 
